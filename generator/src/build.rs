@@ -1,0 +1,600 @@
+//! `bake build`: the pipeline, top to bottom. Every stage writes into a staging folder next
+//! to the output; only a build that got all the way through replaces the site.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use serde::Serialize;
+use tera::Context;
+use wasm_query::manifest::{MANIFEST_VERSION, Manifest, SearchIndex};
+
+use crate::config::{Config, find_key_line};
+use crate::data::{self, BakedDatabase};
+use crate::emit::{self, Output};
+use crate::error::{Error, Result};
+use crate::load::{self, Page, check_unique_outputs};
+use crate::markdown::{self, Rendered, Shortcode, TocEntry, slugify};
+use crate::queries::{self, Databases};
+use crate::render::{ConfigContext, Link, Renderer, SiteContext, TagLink, static_file};
+use crate::search::{self, SearchDoc};
+
+/// Switches of one build (the CLI's flags); `None`/`false` keep what bake.toml says.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Output folder instead of `build.output`.
+    pub out: Option<PathBuf>,
+    /// Skip rows that do not fit their column type.
+    pub skip_bad_rows: bool,
+    /// Include drafts.
+    pub drafts: bool,
+    /// Print nothing but errors.
+    pub quiet: bool,
+}
+
+/// What a build produced.
+#[derive(Debug, Clone)]
+pub struct BuildReport {
+    /// The folder written.
+    pub out: PathBuf,
+    /// HTML pages written (content pages, sections, tag pages, 404).
+    pub pages: usize,
+    /// Databases baked.
+    pub databases: usize,
+    /// Tables in them.
+    pub tables: usize,
+    /// Rows in them.
+    pub rows: u64,
+    /// Rows skipped with `skip_bad_rows`.
+    pub skipped_rows: u64,
+    /// Documents in the search index.
+    pub search_documents: u64,
+    /// Files in the site.
+    pub files: usize,
+    /// Bytes in the site.
+    pub bytes: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl fmt::Display for BuildReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "built {} pages, {} databases ({} tables, {} rows), {} search documents → {} ({} files, {:.1} MB) in {:.2} s",
+            self.pages,
+            self.databases,
+            self.tables,
+            self.rows,
+            self.search_documents,
+            self.out.display(),
+            self.files,
+            self.bytes as f64 / 1e6,
+            self.elapsed.as_secs_f64()
+        )?;
+        if self.skipped_rows > 0 {
+            write!(f, "; skipped {} rows that did not fit", self.skipped_rows)?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds the site described by `config`.
+pub fn build(config: &Config, opts: &BuildOptions) -> Result<BuildReport> {
+    let start = Instant::now();
+    let mut config = config.clone();
+    config.build.drafts |= opts.drafts;
+    let skip_bad_rows = opts.skip_bad_rows || config.build.skip_bad_rows;
+    let out = opts.out.clone().unwrap_or_else(|| config.root.join(&config.build.output));
+    let out_parent = check_out_dir(&config, &out)?;
+    let tmp = |prefix: &str| {
+        tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in(&out_parent)
+            .map_err(|e| Error::io(&out_parent, "create a staging folder", e))
+    };
+    let staging = tmp(".bake-staging-")?;
+    let work = tmp(".bake-work-")?;
+
+    // 1. load
+    let content = load::load(&config)?;
+    // 2. bake
+    let dbs = data::bake_all(&config, &content, work.path(), skip_bad_rows)?;
+    let databases = Databases::new(dbs.iter().map(|d| (d.name.clone(), d.path.clone())).collect());
+    // 3. canned queries from bake.toml
+    let config_queries = queries::run_config_queries(&config, &databases)?;
+    // 4. markdown
+    let rendered = render_markdown(&config, &content.pages, &databases, &config_queries)?;
+    let model = SiteModel::new(&config, &content.pages, &rendered);
+    check_unique_outputs(model.claims(&content))?;
+    // 5. search index
+    let packed = if config.search.enabled {
+        let mut docs = model.search_docs();
+        docs.extend(search::row_documents(&config, &databases)?);
+        Some(search::build_index(&docs)?)
+    } else {
+        None
+    };
+    // 6. data files, manifest
+    let mut output = Output::new(staging.path().to_path_buf(), config.host);
+    let manifest_url = write_data(&config, &mut output, &dbs, packed.as_ref())?;
+    // 7. templates
+    let mut renderer = Renderer::new(&config)?;
+    let query_html: BTreeMap<String, String> =
+        config_queries.iter().map(|(n, (r, d))| (n.clone(), queries::to_html(n, r, d))).collect();
+    renderer.register_function("query", query_function(Arc::new(query_html)));
+    let mut assets = BTreeMap::new();
+    assets.insert("css".to_string(), output.hashed_asset("style.css", &static_file(&config, "style.css")?)?);
+    let site = SiteContext {
+        sections: model.nav(),
+        tags: model.tag_links(),
+        assets,
+        manifest_url,
+        generator: format!("bake {}", env!("CARGO_PKG_VERSION")),
+    };
+    let pages = model.render_all(&config, &renderer, &site)?;
+    let page_count = pages.len();
+    for (rel, html) in pages {
+        output.write(&rel, &html)?;
+    }
+    // 8. static assets, headers
+    for asset in &content.assets {
+        output.copy(&asset.rel, &asset.path, &config.build.content.join(&asset.rel))?;
+    }
+    let top = top_level_entries(output.dir())?;
+    output.write("_headers", emit::headers_file(&top).as_bytes())?;
+    if let Some(max) = config.host.max_files()
+        && output.files > max
+    {
+        return Err(Error::msg(format!("the site has {} files; host {:?} accepts at most {max}", output.files, config.host))
+            .hint("raise part_size so data files split into fewer parts, or deploy to another host"));
+    }
+    // 9. swap into place
+    let (files, bytes) = (output.files, output.bytes);
+    let staging_path = staging.keep();
+    emit::swap_into_place(&staging_path, &out).inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&staging_path);
+    })?;
+    Ok(BuildReport {
+        out,
+        pages: page_count,
+        databases: dbs.len(),
+        tables: dbs.iter().map(|d| d.schema.tables.len()).sum(),
+        rows: dbs.iter().flat_map(|d| &d.schema.tables).map(|t| t.rows).sum(),
+        skipped_rows: dbs.iter().map(|d| d.skipped_rows).sum(),
+        search_documents: packed.map(|p| p.documents).unwrap_or(0),
+        files,
+        bytes,
+        elapsed: start.elapsed(),
+    })
+}
+
+/// Refuses output folders that would swallow the project; returns the folder to stage in.
+fn check_out_dir(config: &Config, out: &Path) -> Result<PathBuf> {
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, "create the output's parent folder", e))?;
+    let abs_parent = parent.canonicalize().map_err(|e| Error::io(parent, "open", e))?;
+    let abs_out = abs_parent.join(out.file_name().ok_or_else(|| {
+        Error::msg(format!("`{}` is not a folder name", out.display())).hint("pass --out with a folder such as site/")
+    })?);
+    let root = config.root.canonicalize().map_err(|e| Error::io(&config.root, "open", e))?;
+    let content = config.content_dir().canonicalize().unwrap_or_else(|_| root.join(&config.build.content));
+    if root.starts_with(&abs_out) || content.starts_with(&abs_out) || abs_out.starts_with(&content) {
+        return Err(Error::msg(format!(
+            "refusing to build into `{}`: it holds (or is inside) the site's sources, and the build replaces it whole",
+            out.display()
+        ))
+        .hint("choose an output folder of its own, such as site/"));
+    }
+    Ok(abs_parent)
+}
+
+fn render_markdown(
+    config: &Config,
+    pages: &[Page],
+    dbs: &Databases,
+    config_queries: &BTreeMap<String, (queries::QueryResult, String)>,
+) -> Result<Vec<Rendered>> {
+    let known: Vec<&String> = config_queries.keys().collect();
+    pages
+        .par_iter()
+        .map(|page| {
+            let resolve = |sc: &Shortcode, line: usize| -> Result<String> {
+                if sc.name != "query" {
+                    return Err(Error::at(&page.display, line, format!("unknown shortcode `{}`", sc.name))
+                        .hint(r#"the shortcodes are: query(name="…")"#));
+                }
+                let name = sc.arg("name").ok_or_else(|| {
+                    Error::at(&page.display, line, "the query shortcode needs a name").hint(r#"write {{ query(name="NAME") }}"#)
+                })?;
+                if let Some(q) = page.front.queries.get(name) {
+                    let r = dbs.run(&q.database, &q.sql).map_err(|m| {
+                        Error::at(&page.display, front_matter_line(config, page, name), format!("canned query `{name}` failed: {m}"))
+                            .hint("fix its SQL in the front matter; it runs at build time against the baked databases")
+                    })?;
+                    return Ok(queries::to_html(name, &r, &q.description));
+                }
+                match config_queries.get(name) {
+                    Some((r, d)) => Ok(queries::to_html(name, r, d)),
+                    None => Err(queries::unknown_query(&page.display, line, name, &known)),
+                }
+            };
+            markdown::render(&page.display, &page.body, page.body_line, &resolve)
+        })
+        .collect()
+}
+
+/// Line of `key` in the page's front matter (re-read: errors are rare, pages are many).
+fn front_matter_line(config: &Config, page: &Page, key: &str) -> usize {
+    std::fs::read_to_string(config.content_dir().join(&page.rel))
+        .map(|t| find_key_line(&t, key))
+        .unwrap_or(1)
+}
+
+fn query_function(html: Arc<BTreeMap<String, String>>) -> impl tera::Function {
+    move |args: &std::collections::HashMap<String, tera::Value>| -> tera::Result<tera::Value> {
+        let name = args.get("name").and_then(|v| v.as_str()).ok_or("query() needs name=\"…\"")?;
+        html.get(name)
+            .map(|h| tera::Value::String(h.clone()))
+            .ok_or_else(|| format!("there is no canned query named `{name}` in bake.toml").into())
+    }
+}
+
+/// Splits databases and the search pack into parts and writes the manifest; returns its URL.
+fn write_data(
+    config: &Config,
+    output: &mut Output,
+    dbs: &[BakedDatabase],
+    packed: Option<&search::PackedIndex>,
+) -> Result<Option<String>> {
+    if dbs.is_empty() && packed.is_none() {
+        return Ok(None);
+    }
+    let part_size = config.part_size().0;
+    let mut manifest = Manifest {
+        version: MANIFEST_VERSION,
+        generator: format!("bake {}", env!("CARGO_PKG_VERSION")),
+        files: BTreeMap::new(),
+        databases: BTreeMap::new(),
+        search: None,
+    };
+    for db in dbs {
+        let file = output.split_file(&db.schema.file, &db.path, db.schema.page_size, part_size)?;
+        manifest.files.insert(db.schema.file.clone(), file);
+        manifest.databases.insert(db.name.clone(), db.schema.clone());
+    }
+    if let Some(p) = packed {
+        let name = "search.pack".to_string();
+        let file = output.split_bytes(&name, &p.pack, search::PACK_BLOCK_SIZE, part_size)?;
+        manifest.files.insert(name.clone(), file);
+        manifest.search = Some(SearchIndex { file: name, entries: p.entries.clone(), documents: p.documents });
+    }
+    manifest.validate().map_err(|e| Error::msg(format!("internal error: the manifest is inconsistent: {e}")))?;
+    let json = serde_json::to_vec(&manifest).expect("manifest serializes");
+    Ok(Some(output.hashed_asset("manifest.json", &json)?))
+}
+
+fn top_level_entries(dir: &Path) -> Result<Vec<(String, bool)>> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, "list", e))? {
+        let e = e.map_err(|e| Error::io(dir, "list", e))?;
+        v.push((e.file_name().to_string_lossy().to_string(), e.path().is_dir()));
+    }
+    v.sort();
+    Ok(v)
+}
+
+/// Pages, sections and tags, linked up for the templates.
+struct SiteModel<'a> {
+    pages: &'a [Page],
+    rendered: &'a [Rendered],
+    /// Section URL → index of its `_index.md` (if it has one).
+    section_page: BTreeMap<String, usize>,
+    /// Section URL → member pages (not subsections), sorted.
+    members: BTreeMap<String, Vec<usize>>,
+    /// Section URL → subsection URLs, sorted.
+    subsections: BTreeMap<String, Vec<String>>,
+    /// Page index → the URL of the section it belongs to.
+    owner: Vec<String>,
+    /// Tag slug → (name, pages).
+    tags: BTreeMap<String, (String, Vec<usize>)>,
+    site_title: String,
+}
+
+#[derive(Serialize)]
+struct TagRef {
+    name: String,
+    url: String,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    title: String,
+    url: String,
+    date: Option<String>,
+    description: String,
+    summary: String,
+}
+
+#[derive(Serialize)]
+struct PageContext<'a> {
+    title: String,
+    url: &'a str,
+    date: Option<&'a str>,
+    description: String,
+    tags: Vec<TagRef>,
+    content: &'a str,
+    toc: &'a [TocEntry],
+    word_count: usize,
+    reading_time: usize,
+    summary: String,
+    extra: &'a serde_json::Map<String, serde_json::Value>,
+    section: Link,
+    pages: Vec<Summary>,
+    subsections: Vec<Summary>,
+}
+
+impl<'a> SiteModel<'a> {
+    fn new(config: &Config, pages: &'a [Page], rendered: &'a [Rendered]) -> SiteModel<'a> {
+        let section_page: BTreeMap<String, usize> =
+            pages.iter().enumerate().filter(|(_, p)| p.is_section).map(|(i, p)| (p.url.clone(), i)).collect();
+        // The nearest enclosing section that exists; the home page always does.
+        let nearest = |mut url: String| loop {
+            if url == "/" || section_page.contains_key(&url) {
+                return url;
+            }
+            let t = url.trim_end_matches('/');
+            url = t[..=t.rfind('/').unwrap_or(0)].to_string();
+        };
+        let mut members: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        let mut subsections: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut owner = vec![String::new(); pages.len()];
+        let mut tags: BTreeMap<String, (String, Vec<usize>)> = BTreeMap::new();
+        for (i, p) in pages.iter().enumerate() {
+            if p.url == "/" {
+                owner[i] = "/".into();
+                continue;
+            }
+            let parent = nearest(p.parent.clone());
+            owner[i] = parent.clone();
+            if p.is_section {
+                subsections.entry(parent).or_default().push(p.url.clone());
+            } else {
+                members.entry(parent).or_default().push(i);
+                for t in &p.front.tags {
+                    tags.entry(slugify(t)).or_insert_with(|| (t.clone(), vec![])).1.push(i);
+                }
+            }
+        }
+        let mut model = SiteModel {
+            pages,
+            rendered,
+            section_page,
+            members,
+            subsections,
+            owner,
+            tags,
+            site_title: config.title.clone(),
+        };
+        model.sort();
+        model
+    }
+
+    fn sort(&mut self) {
+        let pages = self.pages;
+        let by_weight = |a: &Page, b: &Page| {
+            (a.front.weight.unwrap_or(i64::MAX), title_of(a)).cmp(&(b.front.weight.unwrap_or(i64::MAX), title_of(b)))
+        };
+        for (url, list) in self.members.iter_mut() {
+            let sort_by = self.section_page.get(url).and_then(|&i| pages[i].front.sort_by.clone());
+            match sort_by.as_deref() {
+                Some("date") => list.sort_by(|&a, &b| pages[b].front.date.cmp(&pages[a].front.date).then(title_of(&pages[a]).cmp(&title_of(&pages[b])))),
+                Some("title") => list.sort_by_key(|&i| title_of(&pages[i])),
+                _ => list.sort_by(|&a, &b| by_weight(&pages[a], &pages[b])),
+            }
+        }
+        let section_page = &self.section_page;
+        for list in self.subsections.values_mut() {
+            list.sort_by(|a, b| by_weight(&pages[section_page[a]], &pages[section_page[b]]));
+        }
+        for (_, list) in self.tags.values_mut() {
+            list.sort_by(|&a, &b| pages[b].front.date.cmp(&pages[a].front.date).then(title_of(&pages[a]).cmp(&title_of(&pages[b]))));
+        }
+    }
+
+    /// Every output path, with the file that claims it, for the duplicate check.
+    fn claims(&self, content: &load::Content) -> Vec<(String, PathBuf)> {
+        let generated = PathBuf::from("(generated by bake)");
+        let mut v: Vec<(String, PathBuf)> = self.pages.iter().map(|p| (p.output.clone(), p.display.clone())).collect();
+        v.extend(content.assets.iter().map(|a| (a.rel.clone(), PathBuf::from(&a.rel))));
+        v.push(("404.html".into(), generated.clone()));
+        v.push(("_headers".into(), generated.clone()));
+        v.push(("tags/index.html".into(), generated.clone()));
+        if !self.section_page.contains_key("/") {
+            v.push(("index.html".into(), generated.clone()));
+        }
+        for slug in self.tags.keys() {
+            v.push((format!("tags/{slug}/index.html"), generated.clone()));
+        }
+        // Whole folders bake owns.
+        for a in &content.assets {
+            for dir in [emit::ASSETS_DIR, emit::DATA_DIR] {
+                if a.rel.starts_with(&format!("{dir}/")) {
+                    v.push((a.rel.clone(), generated.clone()));
+                }
+            }
+        }
+        v
+    }
+
+    fn search_docs(&self) -> Vec<SearchDoc> {
+        self.pages
+            .iter()
+            .zip(self.rendered)
+            .enumerate()
+            .map(|(i, (p, r))| SearchDoc {
+                kind: "page",
+                title: title_of(p),
+                headings: r.toc.iter().map(|h| h.title.as_str()).collect::<Vec<_>>().join("\n"),
+                body: r.text.clone(),
+                url: p.url.clone(),
+                section: self.owner[i].clone(),
+                tags: p.front.tags.clone(),
+            })
+            .collect()
+    }
+
+    fn nav(&self) -> Vec<Link> {
+        self.subsections
+            .get("/")
+            .map(|subs| subs.iter().map(|u| self.link(u)).collect())
+            .unwrap_or_default()
+    }
+
+    fn link(&self, section_url: &str) -> Link {
+        match self.section_page.get(section_url) {
+            Some(&i) => Link { title: title_of(&self.pages[i]), url: section_url.to_string() },
+            None => Link { title: self.site_title.clone(), url: section_url.to_string() },
+        }
+    }
+
+    fn tag_links(&self) -> Vec<TagLink> {
+        self.tags
+            .iter()
+            .map(|(slug, (name, pages))| TagLink { name: name.clone(), url: format!("/tags/{slug}/"), count: pages.len() })
+            .collect()
+    }
+
+    fn summary(&self, i: usize) -> Summary {
+        let p = &self.pages[i];
+        Summary {
+            title: title_of(p),
+            url: p.url.clone(),
+            date: p.front.date.clone(),
+            description: p.front.description.clone().unwrap_or_default(),
+            summary: p.front.description.clone().unwrap_or_else(|| excerpt(&self.rendered[i].text, 200)),
+        }
+    }
+
+    fn page_context(&self, i: usize) -> PageContext<'_> {
+        let p = &self.pages[i];
+        let r = &self.rendered[i];
+        let words = r.text.split_whitespace().count();
+        PageContext {
+            title: title_of(p),
+            url: &p.url,
+            date: p.front.date.as_deref(),
+            description: p.front.description.clone().unwrap_or_default(),
+            tags: p.front.tags.iter().map(|t| TagRef { name: t.clone(), url: format!("/tags/{}/", slugify(t)) }).collect(),
+            content: &r.html,
+            toc: &r.toc,
+            word_count: words,
+            reading_time: words.div_ceil(200).max(1),
+            summary: p.front.description.clone().unwrap_or_else(|| excerpt(&r.text, 200)),
+            extra: &p.front.extra,
+            section: self.link(&self.owner[i]),
+            pages: self.members.get(&p.url).filter(|_| p.is_section).map(|m| m.iter().map(|&j| self.summary(j)).collect()).unwrap_or_default(),
+            subsections: self
+                .subsections
+                .get(&p.url)
+                .filter(|_| p.is_section)
+                .map(|s| s.iter().map(|u| self.summary(self.section_page[u])).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Renders every page, the tag pages and the 404 page; returns (output path, HTML).
+    fn render_all(&self, config: &Config, renderer: &Renderer, site: &SiteContext) -> Result<Vec<(String, Vec<u8>)>> {
+        let base = {
+            let mut ctx = Context::new();
+            ctx.insert("config", &ConfigContext::from(config));
+            ctx.insert("site", site);
+            ctx
+        };
+        let finish = |html: String| if config.build.minify { emit::minify(&html) } else { html.into_bytes() };
+        for (i, p) in self.pages.iter().enumerate() {
+            if let Some(t) = &p.front.template
+                && !renderer.has(t)
+            {
+                return Err(Error::at(&p.display, front_matter_line(config, p, "template"), format!("template `{t}` does not exist"))
+                    .hint(format!("put {t} in {}/ or use one of the theme's: page.html, section.html, index.html", config.build.templates.display())));
+            }
+            debug_assert!(i < self.rendered.len());
+        }
+        let mut out: Vec<(String, Vec<u8>)> = self
+            .pages
+            .par_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut ctx = base.clone();
+                ctx.insert("current_url", &p.url);
+                let pc = self.page_context(i);
+                let default = if p.url == "/" {
+                    "index.html"
+                } else if p.is_section {
+                    "section.html"
+                } else {
+                    "page.html"
+                };
+                let template = p.front.template.as_deref().unwrap_or(default);
+                if p.is_section {
+                    ctx.insert("section", &pc);
+                } else {
+                    ctx.insert("page", &pc);
+                }
+                let html = renderer.render(template, &ctx, &p.display)?;
+                Ok((p.output.clone(), finish(html)))
+            })
+            .collect::<Result<_>>()?;
+        let generated = Path::new("(generated page)");
+        if !self.section_page.contains_key("/") {
+            let mut ctx = base.clone();
+            ctx.insert("current_url", "/");
+            let subsections: Vec<Summary> =
+                self.subsections.get("/").map(|s| s.iter().map(|u| self.summary(self.section_page[u])).collect()).unwrap_or_default();
+            let pages: Vec<Summary> = self.members.get("/").map(|m| m.iter().map(|&j| self.summary(j)).collect()).unwrap_or_default();
+            ctx.insert(
+                "section",
+                &serde_json::json!({"title": config.title, "url": "/", "description": config.description, "content": "", "pages": pages, "subsections": subsections}),
+            );
+            out.push(("index.html".into(), finish(renderer.render("index.html", &ctx, generated)?)));
+        }
+        for (slug, (name, pages)) in &self.tags {
+            let mut ctx = base.clone();
+            let url = format!("/tags/{slug}/");
+            ctx.insert("current_url", &url);
+            let list: Vec<Summary> = pages.iter().map(|&i| self.summary(i)).collect();
+            ctx.insert("tag", &serde_json::json!({"name": name, "slug": slug, "url": url, "pages": list}));
+            out.push((format!("tags/{slug}/index.html"), finish(renderer.render("tag.html", &ctx, generated)?)));
+        }
+        let mut ctx = base.clone();
+        ctx.insert("current_url", "/tags/");
+        out.push(("tags/index.html".into(), finish(renderer.render("tags.html", &ctx, generated)?)));
+        let mut ctx = base;
+        ctx.insert("current_url", "/404.html");
+        out.push(("404.html".into(), finish(renderer.render("404.html", &ctx, generated)?)));
+        Ok(out)
+    }
+}
+
+fn title_of(p: &Page) -> String {
+    p.front.title.clone().unwrap_or_else(|| {
+        let stem = p.rel.trim_end_matches(".md").rsplit('/').find(|s| *s != "_index" && *s != "index").unwrap_or("Home");
+        let words = stem.replace(['-', '_'], " ");
+        let mut c = words.chars();
+        c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+    })
+}
+
+/// The first `max` characters of `text`, cut at a word boundary.
+fn excerpt(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max).collect();
+    let cut = cut.rsplit_once(' ').map(|(a, _)| a).unwrap_or(&cut);
+    format!("{cut}…")
+}

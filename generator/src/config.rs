@@ -1,0 +1,467 @@
+//! `bake.toml`: the site's configuration.
+//!
+//! Paths in it are relative to the folder that holds `bake.toml`; dataset sources are
+//! relative to the content folder. Every table is optional except the ones a site uses.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result, line_of};
+
+/// The parsed configuration plus where it was found.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Site title, shown in every page's header.
+    #[serde(default = "default_title")]
+    pub title: String,
+    /// One-line site description (meta description of the home page).
+    #[serde(default)]
+    pub description: String,
+    /// Language of the content (`<html lang>`).
+    #[serde(default = "default_language")]
+    pub language: String,
+    /// Host preset that picks the part size: cloudflare, github, netlify, s3, generic.
+    #[serde(default)]
+    pub host: Host,
+    /// Overrides the host preset's part size: bytes, or a string such as "8MiB".
+    #[serde(default)]
+    pub part_size: Option<ByteSize>,
+    /// SQLite page size of every baked database unless a database overrides it.
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    /// Folders and build switches.
+    #[serde(default)]
+    pub build: BuildConfig,
+    /// Search index settings.
+    #[serde(default)]
+    pub search: SearchConfig,
+    /// Databases by name.
+    #[serde(default)]
+    pub databases: BTreeMap<String, DatabaseConfig>,
+    /// Canned queries, run at build time and shown as tables.
+    #[serde(default)]
+    pub queries: Vec<QueryConfig>,
+    /// Free-form values for templates (`config.extra`).
+    #[serde(default)]
+    pub extra: toml::Table,
+
+    /// Folder holding `bake.toml` (set after parsing).
+    #[serde(skip)]
+    pub root: PathBuf,
+    /// Path of `bake.toml` itself, for error messages (set after parsing).
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// Text of `bake.toml`, to find the line of a key in error messages.
+    #[serde(skip)]
+    pub text: String,
+}
+
+/// Where the site will be deployed; picks the default part size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Host {
+    /// Cloudflare Pages: answers Range with the whole file, 25 MiB per file, 20,000 files.
+    Cloudflare,
+    /// GitHub Pages: rejects files over 100 MiB.
+    Github,
+    /// Netlify: honours Range.
+    Netlify,
+    /// S3 + CloudFront: honours Range.
+    S3,
+    /// Any host that honours Range.
+    #[default]
+    Generic,
+}
+
+impl Host {
+    /// The part size the preset uses.
+    pub fn part_size(self) -> u64 {
+        match self {
+            Host::Cloudflare => 512 * KIB,
+            Host::Github => 50 * MIB,
+            Host::Netlify | Host::S3 | Host::Generic => 32 * MIB,
+        }
+    }
+
+    /// The largest file the host accepts, if it has a limit.
+    pub fn max_file_size(self) -> Option<u64> {
+        match self {
+            Host::Cloudflare => Some(25 * MIB),
+            Host::Github => Some(100 * MIB),
+            _ => None,
+        }
+    }
+
+    /// The most files a site may have on the host, if it has a limit.
+    pub fn max_files(self) -> Option<usize> {
+        match self {
+            Host::Cloudflare => Some(20_000),
+            _ => None,
+        }
+    }
+}
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * 1024;
+
+/// A size in bytes, written as a number or as "512KiB", "32MiB", "1GiB".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Num(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Num(n) => Ok(ByteSize(n)),
+            Raw::Text(s) => parse_size(&s).map(ByteSize).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "`{s}` is not a size; write a number of bytes or e.g. \"512KiB\", \"32MiB\""
+                ))
+            }),
+        }
+    }
+}
+
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" | "KB" => KIB,
+        "MiB" | "M" | "MB" => MIB,
+        "GiB" | "G" | "GB" => 1024 * MIB,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// Folders and switches of `bake build`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BuildConfig {
+    /// Content folder.
+    pub content: PathBuf,
+    /// Folder whose files override the default theme by name.
+    pub templates: PathBuf,
+    /// Output folder.
+    pub output: PathBuf,
+    /// Skip CSV/JSON rows that do not fit their column's type instead of failing.
+    pub skip_bad_rows: bool,
+    /// Build pages marked `draft = true`.
+    pub drafts: bool,
+    /// Minify HTML.
+    pub minify: bool,
+}
+
+impl Default for BuildConfig {
+    fn default() -> Self {
+        BuildConfig {
+            content: "content".into(),
+            templates: "templates".into(),
+            output: "site".into(),
+            skip_bad_rows: false,
+            drafts: false,
+            minify: true,
+        }
+    }
+}
+
+/// What goes into the search index.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// Build a search index at all.
+    pub enabled: bool,
+    /// Data tables whose rows are searchable too.
+    pub tables: Vec<SearchTable>,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            enabled: true,
+            tables: Vec::new(),
+        }
+    }
+}
+
+/// A table whose rows become search documents.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchTable {
+    /// Database name.
+    pub database: String,
+    /// Table name.
+    pub table: String,
+    /// Column shown as the result title.
+    pub title: String,
+    /// Columns whose text is searchable (the title column is always included).
+    #[serde(default)]
+    pub columns: Vec<String>,
+}
+
+/// One database: tables loaded from files, then scripts, optionally on top of an existing file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// An existing SQLite file to start from (relative to the content folder).
+    #[serde(default)]
+    pub sqlite: Option<PathBuf>,
+    /// Tables loaded from CSV / JSON / JSONL files, by table name.
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableConfig>,
+    /// `.sql` scripts run after the tables are loaded, in order.
+    #[serde(default)]
+    pub scripts: Vec<PathBuf>,
+    /// Page size of this database (overrides the global `page_size`).
+    #[serde(default)]
+    pub page_size: Option<u32>,
+}
+
+/// A table loaded from a data file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableConfig {
+    /// Data file, relative to the content folder: .csv, .tsv, .json, .jsonl (optionally .gz).
+    pub source: PathBuf,
+    /// Column types that override inference: integer, real, text, blob.
+    #[serde(default)]
+    pub types: BTreeMap<String, ColumnType>,
+    /// Primary key columns (the table is then a rowid table keyed by them).
+    #[serde(default)]
+    pub primary_key: Vec<String>,
+    /// Indexes, each a list of columns.
+    #[serde(default)]
+    pub indexes: Vec<Vec<String>>,
+    /// Foreign keys to other tables of the same database.
+    #[serde(default)]
+    pub foreign_keys: Vec<ForeignKeyConfig>,
+    /// Cell values read as NULL (default: the empty string).
+    #[serde(default = "default_nulls")]
+    pub null_values: Vec<String>,
+}
+
+/// A foreign key declared in `bake.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForeignKeyConfig {
+    /// Columns of this table.
+    pub columns: Vec<String>,
+    /// Referenced table.
+    pub table: String,
+    /// Referenced columns (default: the same names).
+    #[serde(default)]
+    pub to: Vec<String>,
+}
+
+/// A column type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    /// 64-bit signed integer.
+    Integer,
+    /// 64-bit float.
+    Real,
+    /// UTF-8 text.
+    Text,
+    /// Bytes (values are stored as given).
+    Blob,
+}
+
+impl ColumnType {
+    /// The SQL type name.
+    pub fn sql(self) -> &'static str {
+        match self {
+            ColumnType::Integer => "INTEGER",
+            ColumnType::Real => "REAL",
+            ColumnType::Text => "TEXT",
+            ColumnType::Blob => "BLOB",
+        }
+    }
+}
+
+/// A canned query.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryConfig {
+    /// Name used by `{{ query(name="…") }}`.
+    pub name: String,
+    /// Database it runs against (others are attached by name).
+    pub database: String,
+    /// The SQL.
+    pub sql: String,
+    /// Optional caption shown under the table.
+    #[serde(default)]
+    pub description: String,
+}
+
+fn default_title() -> String {
+    "My bake site".into()
+}
+fn default_language() -> String {
+    "en".into()
+}
+fn default_page_size() -> u32 {
+    4096
+}
+fn default_nulls() -> Vec<String> {
+    vec![String::new()]
+}
+
+impl Config {
+    /// Reads and checks `bake.toml` at `path`.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read(path).map_err(|e| {
+            Error::io(path, "read the configuration", e)
+                .hint("run `bake build` in a folder with a bake.toml, pass --config PATH, or create a site with `bake init DIR`")
+        })?;
+        let text = String::from_utf8(text).map_err(|e| {
+            Error::at(
+                path,
+                line_of_bytes(e.as_bytes(), e.utf8_error().valid_up_to()),
+                "the file is not valid UTF-8",
+            )
+            .hint("save it as UTF-8")
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Parses configuration text; `path` is used for messages and to resolve folders.
+    pub fn parse(path: &Path, text: &str) -> Result<Config> {
+        let mut config: Config = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+            Error::at(path, line, format!("invalid configuration: {}", e.message()))
+                .hint("see docs/config.md for every key bake.toml accepts")
+        })?;
+        config.root = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        config.path = path.to_path_buf();
+        config.text = text.to_string();
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<()> {
+        let ps = |p: u32| p.is_power_of_two() && (512..=65536).contains(&p);
+        if !ps(self.page_size) {
+            return Err(self.error_at_key("page_size", format!("page_size {} is not a power of two between 512 and 65536", self.page_size)));
+        }
+        for (name, db) in &self.databases {
+            check_name(name).map_err(|m| self.error_at_key(name, format!("database name {m}")))?;
+            if let Some(p) = db.page_size
+                && !ps(p)
+            {
+                return Err(self.error_at_key(name, format!("database {name}: page_size {p} is not a power of two between 512 and 65536")));
+            }
+            for t in db.tables.keys() {
+                check_name(t).map_err(|m| self.error_at_key(t, format!("table name {m}")))?;
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for q in &self.queries {
+            if !seen.insert(&q.name) {
+                return Err(self.error_at_key(&q.name, format!("two canned queries are named `{}`", q.name)).hint("give each [[queries]] entry its own name"));
+            }
+        }
+        if self.part_size().0 < 4096 {
+            return Err(self.error_at_key("part_size", "part_size must be at least 4096 bytes"));
+        }
+        Ok(())
+    }
+
+    /// The part size in force and whether it came from the preset.
+    pub fn part_size(&self) -> ByteSize {
+        self.part_size.unwrap_or(ByteSize(self.host.part_size()))
+    }
+
+    /// Absolute-ish path of the content folder.
+    pub fn content_dir(&self) -> PathBuf {
+        self.root.join(&self.build.content)
+    }
+
+    /// Folder of template overrides.
+    pub fn templates_dir(&self) -> PathBuf {
+        self.root.join(&self.build.templates)
+    }
+
+    /// An error pointing at the first line of `bake.toml` that mentions `key`.
+    pub fn error_at_key(&self, key: &str, message: impl Into<String>) -> Error {
+        Error::at(&self.path, find_key_line(&self.text, key), message)
+    }
+}
+
+/// Database and table names become SQL identifiers and file names: keep them plain.
+fn check_name(name: &str) -> std::result::Result<(), String> {
+    let ok = !name.is_empty()
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` must start with a letter and hold only letters, digits and _"
+        ))
+    }
+}
+
+/// The 1-based line of the first line that mentions `key` (as a key or a quoted value), or 1.
+pub fn find_key_line(text: &str, key: &str) -> usize {
+    let quoted = format!("\"{key}\"");
+    text.lines()
+        .position(|l| {
+            let t = l.trim_start();
+            t.starts_with(key) && t[key.len()..].trim_start().starts_with(['=', ':'])
+                || l.contains(&quoted)
+                || t.starts_with('[') && t.contains(key)
+        })
+        .map(|i| i + 1)
+        .unwrap_or(1)
+}
+
+fn line_of_bytes(bytes: &[u8], offset: usize) -> usize {
+    bytes[..offset].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_presets() {
+        let c = Config::parse(Path::new("bake.toml"), "title = \"x\"\nhost = \"cloudflare\"\n").unwrap();
+        assert_eq!(c.part_size(), ByteSize(512 * 1024));
+        assert_eq!(c.page_size, 4096);
+        let c = Config::parse(Path::new("bake.toml"), "part_size = \"8MiB\"\n").unwrap();
+        assert_eq!(c.part_size(), ByteSize(8 * 1024 * 1024));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = Config::parse(Path::new("bake.toml"), "title = \"x\"\nnope = 1\n").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.to_string().contains("nope"), "{e}");
+        let e = Config::parse(Path::new("bake.toml"), "title = \"x\"\npage_size = 1000\n").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        let e = Config::parse(Path::new("bake.toml"), "part_size = \"lots\"\n").unwrap_err();
+        assert!(e.to_string().contains("not a size"), "{e}");
+    }
+
+    #[test]
+    fn rejects_odd_names() {
+        let e = Config::parse(Path::new("b.toml"), "[databases.\"my db\"]\n").unwrap_err();
+        assert!(e.to_string().contains("must start with a letter"), "{e}");
+    }
+}

@@ -1,0 +1,253 @@
+//! Stage 6, emit: content-hashed names for immutable files, data files split into parts,
+//! the manifest, `_headers`, minified HTML — all written into a staging folder that is
+//! swapped into place in one step, so a failed build never leaves a half-written site.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use wasm_query::manifest::{LogicalFile, Part};
+
+use crate::config::Host;
+use crate::error::{Error, Result};
+
+/// Folder of hashed theme assets and the manifest (cached forever, compressible).
+pub const ASSETS_DIR: &str = "_assets";
+/// Folder of data parts (cached forever, never transformed).
+pub const DATA_DIR: &str = "_data";
+
+/// The staging folder being filled, with the host's limits enforced as files are written.
+pub struct Output {
+    dir: PathBuf,
+    host: Host,
+    /// Files written.
+    pub files: usize,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+impl Output {
+    /// Writes into `dir`, which must exist and be empty.
+    pub fn new(dir: PathBuf, host: Host) -> Output {
+        Output { dir, host, files: 0, bytes: 0 }
+    }
+
+    /// The staging folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn check_size(&self, rel: &str, len: u64, source: Option<&Path>) -> Result<()> {
+        if let Some(max) = self.host.max_file_size()
+            && len > max
+        {
+            let e = match source {
+                Some(s) => Error::in_file(s, format!("is {len} bytes; host {:?} accepts files up to {max} bytes", self.host)),
+                None => Error::msg(format!("`{rel}` would be {len} bytes; host {:?} accepts files up to {max} bytes", self.host)),
+            };
+            return Err(e.hint("make the file smaller, or deploy to a host without that limit (`host` in bake.toml)"));
+        }
+        Ok(())
+    }
+
+    fn path_for(&self, rel: &str) -> Result<PathBuf> {
+        let path = self.dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, "create folder", e))?;
+        }
+        Ok(path)
+    }
+
+    /// Writes `bytes` at `rel` (a path relative to the site root).
+    pub fn write(&mut self, rel: &str, bytes: &[u8]) -> Result<()> {
+        self.check_size(rel, bytes.len() as u64, None)?;
+        let path = self.path_for(rel)?;
+        std::fs::write(&path, bytes).map_err(|e| Error::io(&path, "write", e))?;
+        self.files += 1;
+        self.bytes += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Copies the file at `src` to `rel`.
+    pub fn copy(&mut self, rel: &str, src: &Path, display: &Path) -> Result<()> {
+        let len = std::fs::metadata(src).map_err(|e| Error::io(display, "read", e))?.len();
+        self.check_size(rel, len, Some(display))?;
+        let path = self.path_for(rel)?;
+        std::fs::copy(src, &path).map_err(|e| Error::io(display, "copy", e))?;
+        self.files += 1;
+        self.bytes += len;
+        Ok(())
+    }
+
+    /// Writes an immutable asset under a content-hashed name; returns its URL.
+    pub fn hashed_asset(&mut self, name: &str, bytes: &[u8]) -> Result<String> {
+        let (stem, ext) = name.rsplit_once('.').unwrap_or((name, "bin"));
+        let rel = format!("{ASSETS_DIR}/{stem}.{}.{ext}", hash16(bytes));
+        self.write(&rel, bytes)?;
+        Ok(format!("/{rel}"))
+    }
+
+    /// Splits the file at `src` into parts of at most `part_size` bytes (rounded down to whole
+    /// blocks), each at a content-hashed URL, reading it piece by piece.
+    pub fn split_file(&mut self, logical: &str, src: &Path, block_size: u32, part_size: u64) -> Result<LogicalFile> {
+        let mut file = File::open(src).map_err(|e| Error::io(src, "open", e))?;
+        let size = file.metadata().map_err(|e| Error::io(src, "read", e))?.len();
+        let part_size = (part_size / block_size as u64).max(1) * block_size as u64;
+        let mut whole = blake3::Hasher::new();
+        let mut parts = Vec::new();
+        let mut offset = 0u64;
+        let mut buf = vec![0u8; part_size.min(size.max(1)) as usize];
+        while offset < size {
+            let len = part_size.min(size - offset) as usize;
+            file.read_exact(&mut buf[..len]).map_err(|e| Error::io(src, "read", e))?;
+            let chunk = &buf[..len];
+            whole.update(chunk);
+            let rel = format!("{DATA_DIR}/{logical}.{}.{}.bin", parts.len(), hash16(chunk));
+            self.write(&rel, chunk)?;
+            parts.push(Part { url: format!("/{rel}"), offset, length: len as u64 });
+            offset += len as u64;
+        }
+        if parts.is_empty() {
+            return Err(Error::in_file(src, "is empty; nothing to split"));
+        }
+        Ok(LogicalFile { size, block_size, hash: whole.finalize().to_hex().to_string(), parts, hot: vec![] })
+    }
+
+    /// Like [`Output::split_file`] for bytes in memory.
+    pub fn split_bytes(&mut self, logical: &str, bytes: &[u8], block_size: u32, part_size: u64) -> Result<LogicalFile> {
+        let tmp = tempfile::NamedTempFile::new().map_err(|e| Error::msg(format!("cannot create a temporary file: {e}")))?;
+        tmp.as_file().write_all(bytes).map_err(|e| Error::io(tmp.path(), "write", e))?;
+        self.split_file(logical, tmp.path(), block_size, part_size)
+    }
+}
+
+/// First 16 hex digits of the BLAKE3 hash: 64 bits, plenty to tell versions of a file apart.
+pub fn hash16(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex()[..16].to_string()
+}
+
+/// The Content-Security-Policy of every page. `'wasm-unsafe-eval'` lets the query engine's
+/// WebAssembly compile; nothing inline runs.
+pub const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; connect-src 'self'; worker-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
+/// `_headers` for Netlify and Cloudflare Pages. Both ADD the headers of every matching rule
+/// (joining duplicates with commas), so no two rules that can match one path set the same
+/// header: Cache-Control is set per top-level entry, never on `/*`.
+pub fn headers_file(top_level: &[(String, bool)]) -> String {
+    let revalidate = "  Cache-Control: public, max-age=0, must-revalidate\n";
+    let mut h = String::from("# Written by bake: cache and security headers (Netlify and Cloudflare Pages syntax).\n");
+    h.push_str(&format!(
+        "/*\n  Content-Security-Policy: {CSP}\n  X-Content-Type-Options: nosniff\n  Referrer-Policy: strict-origin-when-cross-origin\n\n"
+    ));
+    h.push_str(&format!("/{ASSETS_DIR}/*\n  Cache-Control: public, max-age=31536000, immutable\n\n"));
+    h.push_str(&format!(
+        "/{DATA_DIR}/*\n  Cache-Control: public, max-age=31536000, immutable, no-transform\n  Content-Type: application/octet-stream\n\n"
+    ));
+    h.push_str(&format!("/\n{revalidate}\n"));
+    for (name, is_dir) in top_level {
+        if name == ASSETS_DIR || name == DATA_DIR || name == "_headers" {
+            continue;
+        }
+        let pattern = if *is_dir { format!("/{name}/*") } else { format!("/{name}") };
+        h.push_str(&format!("{pattern}\n{revalidate}\n"));
+    }
+    h
+}
+
+/// Minifies a page; the result is still valid HTML any parser reads the same way.
+pub fn minify(html: &str) -> Vec<u8> {
+    let cfg = minify_html::Cfg {
+        keep_closing_tags: true,
+        keep_html_and_head_opening_tags: true,
+        minify_css: true,
+        minify_js: false,
+        ..minify_html::Cfg::default()
+    };
+    minify_html::minify(html.as_bytes(), &cfg)
+}
+
+/// Replaces `out` with `staging` in one step (Linux `renameat2(RENAME_EXCHANGE)`), then
+/// deletes the old site. Readers see either the old site or the new one, never a mix.
+pub fn swap_into_place(staging: &Path, out: &Path) -> Result<()> {
+    if !out.exists() {
+        return std::fs::rename(staging, out).map_err(|e| Error::io(out, "move the new site into place", e));
+    }
+    exchange(staging, out).map_err(|e| Error::io(out, "swap the new site into place", e))?;
+    // `staging` now holds the previous site.
+    std::fs::remove_dir_all(staging).map_err(|e| Error::io(staging, "remove the previous site", e))
+}
+
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let ca = CString::new(a.as_os_str().as_bytes())?;
+    let cb = CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: both are valid NUL-terminated paths; renameat2 does not keep them.
+    let rc = unsafe {
+        libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE)
+    };
+    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    // Two renames: a short window where `b` is missing, but never half-written.
+    let old = b.with_extension("bake-old");
+    std::fs::rename(b, &old)?;
+    std::fs::rename(a, b)?;
+    std::fs::rename(&old, a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_into_block_aligned_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = Output::new(dir.path().to_path_buf(), Host::Generic);
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let f = out.split_bytes("x.sqlite", &data, 1024, 3000).unwrap();
+        assert_eq!(f.size, 10_000);
+        assert_eq!(f.parts.iter().map(|p| p.length).collect::<Vec<_>>(), vec![2048, 2048, 2048, 2048, 1808]);
+        let mut joined = Vec::new();
+        for p in &f.parts {
+            joined.extend(std::fs::read(dir.path().join(&p.url[1..])).unwrap());
+        }
+        assert_eq!(joined, data);
+        assert_eq!(f.hash, blake3::hash(&data).to_hex().to_string());
+    }
+
+    #[test]
+    fn refuses_files_over_the_host_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = Output::new(dir.path().to_path_buf(), Host::Cloudflare);
+        let big = vec![0u8; 25 * 1024 * 1024 + 1];
+        let e = out.write("big.bin", &big).unwrap_err();
+        assert!(e.to_string().contains("Cloudflare"), "{e}");
+    }
+
+    #[test]
+    fn headers_never_set_one_header_twice_for_a_path() {
+        let h = headers_file(&[("caching".into(), true), ("_assets".into(), true), ("favicon.ico".into(), false)]);
+        assert!(h.contains("/caching/*\n  Cache-Control: public, max-age=0, must-revalidate"));
+        assert!(h.contains("/favicon.ico\n"));
+        let star = h.split("\n\n").find(|r| r.starts_with("/*")).unwrap();
+        assert!(!star.contains("Cache-Control"));
+    }
+
+    #[test]
+    fn swaps_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("site");
+        let new = dir.path().join("new");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("old.txt"), "old").unwrap();
+        std::fs::create_dir_all(&new).unwrap();
+        std::fs::write(new.join("new.txt"), "new").unwrap();
+        swap_into_place(&new, &out).unwrap();
+        assert!(out.join("new.txt").exists() && !out.join("old.txt").exists());
+        assert!(!new.exists());
+    }
+}

@@ -1,0 +1,168 @@
+//! Front matter: TOML between `+++` lines or YAML between `---` lines.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::config::find_key_line;
+use crate::error::{Error, Result};
+
+/// The fields a page or section may set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FrontMatter {
+    /// Page title.
+    pub title: Option<String>,
+    /// Publication date, `YYYY-MM-DD` (a time part is kept as written).
+    pub date: Option<String>,
+    /// One-sentence description (meta description, listings).
+    pub description: Option<String>,
+    /// Tags; each gets a page under `/tags/`.
+    pub tags: Vec<String>,
+    /// Drafts are skipped unless `build.drafts` is on.
+    pub draft: bool,
+    /// Order within a section (lower first).
+    pub weight: Option<i64>,
+    /// Template to render with instead of the default.
+    pub template: Option<String>,
+    /// Sections only: `weight` (default), `date` (newest first) or `title`.
+    pub sort_by: Option<String>,
+    /// Canned queries usable on this page, by name.
+    pub queries: BTreeMap<String, PageQuery>,
+    /// Free-form values for templates.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A canned query declared in front matter.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Database it runs against.
+    pub database: String,
+    /// The SQL.
+    pub sql: String,
+    /// Optional caption.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Front matter plus where the body starts.
+pub struct Parsed<'a> {
+    /// The parsed fields.
+    pub front: FrontMatter,
+    /// The markdown after the closing delimiter.
+    pub body: &'a str,
+    /// 1-based line of the body's first line in the file.
+    pub body_line: usize,
+}
+
+/// Splits and parses front matter. A file without front matter gets empty front matter.
+pub fn parse<'a>(path: &Path, text: &'a str) -> Result<Parsed<'a>> {
+    let text_nobom = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let first = text_nobom.lines().next().unwrap_or("").trim_end();
+    let (delim, is_toml) = match first {
+        "+++" => ("+++", true),
+        "---" => ("---", false),
+        _ => {
+            return Ok(Parsed {
+                front: FrontMatter::default(),
+                body: text_nobom,
+                body_line: 1,
+            });
+        }
+    };
+    // Find the closing delimiter line.
+    let mut offset = text_nobom.find('\n').map(|i| i + 1).unwrap_or(text_nobom.len());
+    let start = offset;
+    let mut line = 2;
+    let (raw, body, body_line) = loop {
+        if offset >= text_nobom.len() {
+            return Err(Error::at(path, 1, format!("front matter opened with `{delim}` is never closed"))
+                .hint(format!("add a line with only `{delim}` after the front matter")));
+        }
+        let end = text_nobom[offset..].find('\n').map(|i| offset + i + 1).unwrap_or(text_nobom.len());
+        if text_nobom[offset..end].trim_end() == delim {
+            break (&text_nobom[start..offset], &text_nobom[end..], line + 1);
+        }
+        offset = end;
+        line += 1;
+    };
+    let value: serde_json::Value = if is_toml {
+        let table: toml::Table = toml::from_str(raw).map_err(|e| {
+            let l = e.span().map(|s| crate::error::line_of(raw, s.start)).unwrap_or(1);
+            Error::at(path, l + 1, format!("invalid TOML front matter: {}", e.message()))
+                .hint("front matter between +++ lines is TOML: strings need quotes, lists use [ ]")
+        })?;
+        toml_to_json(toml::Value::Table(table))
+    } else {
+        let v: serde_json::Value = serde_yaml_ng::from_str(raw).map_err(|e| {
+            let l = e.location().map(|l| l.line()).unwrap_or(1);
+            Error::at(path, l + 1, format!("invalid YAML front matter: {e}"))
+                .hint("front matter between --- lines is YAML: `key: value`, lists as [a, b]")
+        })?;
+        if v.is_null() { serde_json::Value::Object(Default::default()) } else { v }
+    };
+    let front: FrontMatter = serde_json::from_value(value).map_err(|e| {
+        let msg = e.to_string();
+        let key = msg.split('`').nth(1).unwrap_or("");
+        let line = if key.is_empty() { 1 } else { find_key_line(raw, key) };
+        Error::at(path, line + 1, format!("front matter: {msg}")).hint(
+            "known keys: title, date, description, tags, draft, weight, template, sort_by, queries, extra (put your own keys under extra)",
+        )
+    })?;
+    if let Some(s) = &front.sort_by
+        && !matches!(s.as_str(), "weight" | "date" | "title")
+    {
+        return Err(Error::at(path, find_key_line(raw, "sort_by") + 1, format!("sort_by = `{s}` is not known"))
+            .hint("use weight, date or title"));
+    }
+    Ok(Parsed { front, body, body_line })
+}
+
+/// TOML → JSON, with dates as their TOML text (`2026-03-14`).
+fn toml_to_json(v: toml::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        toml::Value::String(s) => J::String(s),
+        toml::Value::Integer(i) => J::from(i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(f).map(J::Number).unwrap_or(J::Null),
+        toml::Value::Boolean(b) => J::Bool(b),
+        toml::Value::Datetime(d) => J::String(d.to_string()),
+        toml::Value::Array(a) => J::Array(a.into_iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => J::Object(t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_toml_and_yaml() {
+        let p = parse(Path::new("a.md"), "+++\ntitle = \"T\"\ndate = 2026-03-14\ntags = [\"a\"]\n+++\nbody\n").unwrap();
+        assert_eq!(p.front.title.as_deref(), Some("T"));
+        assert_eq!(p.front.date.as_deref(), Some("2026-03-14"));
+        assert_eq!(p.body, "body\n");
+        assert_eq!(p.body_line, 6);
+        let p = parse(Path::new("a.md"), "---\ntitle: Y\ntags: [x, y]\nweight: 2\n---\n# hi\n").unwrap();
+        assert_eq!(p.front.tags, vec!["x", "y"]);
+        assert_eq!(p.front.weight, Some(2));
+        let p = parse(Path::new("a.md"), "no front matter").unwrap();
+        assert_eq!(p.body, "no front matter");
+    }
+
+    #[test]
+    fn errors_carry_lines() {
+        let e = parse(Path::new("a.md"), "+++\ntitle = \"T\"\ntags = [\n+++\n").unwrap_err();
+        assert!(e.to_string().contains("invalid TOML"), "{e}");
+        let e = parse(Path::new("a.md"), "+++\ntitle = \"T\"\ncolour = 1\n+++\n").unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        let e = parse(Path::new("a.md"), "---\ntitle: [unclosed\n---\n").unwrap_err();
+        assert!(e.to_string().contains("invalid YAML"), "{e}");
+        let e = parse(Path::new("a.md"), "+++\ntitle = \"T\"\n").unwrap_err();
+        assert!(e.to_string().contains("never closed"), "{e}");
+        let e = parse(Path::new("a.md"), "+++\nweight = \"heavy\"\n+++\n").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+    }
+}

@@ -1,0 +1,22 @@
+//! bake: a static site generator for baked data.
+//!
+//! `bake build` is a pipeline read top to bottom in [`build`]: [`load`] the content,
+//! bake the [`data`] into SQLite, run the canned [`queries`], render [`markdown`], build
+//! the [`search`] index, [`render`] templates, and [`emit`] the site atomically.
+//! [`serve`] previews a site with Range support and live reload.
+
+pub mod build;
+pub mod config;
+pub mod data;
+pub mod emit;
+pub mod error;
+pub mod frontmatter;
+pub mod load;
+pub mod markdown;
+pub mod queries;
+pub mod render;
+pub mod search;
+pub mod serve;
+pub mod theme;
+
+pub use error::{Error, Result};

@@ -1,0 +1,96 @@
+//! The `bake` command line.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use bake::build::{BuildOptions, build};
+use bake::config::Config;
+
+/// bake: a static site generator for baked data.
+///
+/// Turns a folder of markdown and data files (CSV, JSON, JSON Lines, SQL, SQLite) into a
+/// static site with SQLite databases and a search index that the browser queries over
+/// HTTP Range requests.
+#[derive(Parser)]
+#[command(name = "bake", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build the site: content/ and bake.toml → site/.
+    ///
+    /// Writes into a staging folder next to the output and swaps it into place only when
+    /// everything succeeded; a failed build leaves the previous site untouched.
+    Build {
+        /// The configuration file; its folder is the site's root.
+        #[arg(short, long, default_value = "bake.toml")]
+        config: PathBuf,
+        /// Output folder (default: build.output from bake.toml, "site").
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// Skip data rows whose values do not fit their column's type, and report how many.
+        #[arg(long)]
+        skip_bad_rows: bool,
+        /// Include pages marked `draft = true`.
+        #[arg(long)]
+        drafts: bool,
+        /// Print nothing but errors.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Preview the site on this machine, with Range support, the _headers rules and live reload.
+    Serve {
+        /// The configuration file; its folder is the site's root.
+        #[arg(short, long, default_value = "bake.toml")]
+        config: PathBuf,
+        /// Folder to serve (default: build.output from bake.toml, "site").
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: IpAddr,
+        /// Port to listen on (0: any free port).
+        #[arg(short, long, default_value_t = 8000)]
+        port: u16,
+        /// Serve the folder as it is, without building first.
+        #[arg(long)]
+        no_build: bool,
+        /// Do not watch for changes (no rebuild, no live reload).
+        #[arg(long)]
+        no_watch: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Build { config, out, skip_bad_rows, drafts, quiet } => Config::load(&config).and_then(|c| {
+            let report = build(&c, &BuildOptions { out, skip_bad_rows, drafts, quiet })?;
+            if !quiet {
+                println!("{report}");
+            }
+            Ok(())
+        }),
+        Command::Serve { config, out, bind, port, no_build, no_watch } => bake::serve::run(bake::serve::ServeOptions {
+            config,
+            out,
+            bind,
+            port,
+            build: !no_build,
+            watch: !no_watch,
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Markdown → HTML with pulldown-cmark: GFM tables, footnotes, strikethrough and task
+//! lists; an id on every heading and a table of contents; fenced code tagged with its
+//! language; `{{ query(name="…") }}` shortcodes replaced by build-time result tables;
+//! and the plain text the search index needs.
+
+use pulldown_cmark::{CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use serde::Serialize;
+
+use crate::error::{Error, Result, line_of};
+
+/// One heading in the table of contents.
+#[derive(Debug, Clone, Serialize)]
+pub struct TocEntry {
+    /// 1–6.
+    pub level: u32,
+    /// Anchor id.
+    pub id: String,
+    /// Heading text.
+    pub title: String,
+}
+
+/// A rendered page body.
+#[derive(Debug, Clone, Default)]
+pub struct Rendered {
+    /// The HTML.
+    pub html: String,
+    /// Headings in order.
+    pub toc: Vec<TocEntry>,
+    /// Visible text, for the search index and summaries.
+    pub text: String,
+    /// Canned query names this page uses.
+    pub queries: Vec<String>,
+}
+
+/// Resolves a shortcode at `line` to HTML.
+pub type Shortcodes<'a> = dyn Fn(&Shortcode, usize) -> Result<String> + Sync + 'a;
+
+/// A parsed `{{ name(key="value", …) }}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shortcode {
+    /// Function name.
+    pub name: String,
+    /// Arguments in order.
+    pub args: Vec<(String, String)>,
+}
+
+impl Shortcode {
+    /// The value of argument `key`.
+    pub fn arg(&self, key: &str) -> Option<&str> {
+        self.args.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Renders `body` of the file `display`, whose first body line is `body_line`.
+pub fn render(display: &std::path::Path, body: &str, body_line: usize, shortcodes: &Shortcodes) -> Result<Rendered> {
+    let options = Options::ENABLE_TABLES
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_HEADING_ATTRIBUTES;
+    let events: Vec<(Event, std::ops::Range<usize>)> = Parser::new_ext(body, options).into_offset_iter().collect();
+    let line_at = |offset: usize| body_line + line_of(body, offset) - 1;
+
+    let mut out: Vec<Event> = Vec::with_capacity(events.len());
+    let mut rendered = Rendered::default();
+    let mut used_ids: std::collections::HashMap<String, usize> = Default::default();
+    let mut i = 0;
+    while i < events.len() {
+        let (event, range) = &events[i];
+        match event {
+            Event::Start(Tag::Heading { level, id, classes, attrs }) => {
+                let end = find_end(&events, i, |e| matches!(e, Event::End(TagEnd::Heading(_))));
+                let title = plain(&events[i + 1..end]);
+                let base = id.as_ref().map(|s| s.to_string()).unwrap_or_else(|| slugify(&title));
+                let id = unique_id(&mut used_ids, if base.is_empty() { "section".into() } else { base });
+                rendered.toc.push(TocEntry { level: heading_number(*level), id: id.clone(), title });
+                out.push(Event::Start(Tag::Heading {
+                    level: *level,
+                    id: Some(CowStr::from(id)),
+                    classes: classes.clone(),
+                    attrs: attrs.clone(),
+                }));
+                i += 1;
+                continue;
+            }
+            Event::Start(Tag::Paragraph) => {
+                let end = find_end(&events, i, |e| matches!(e, Event::End(TagEnd::Paragraph)));
+                let inner = &events[i + 1..end];
+                let only_text = inner.iter().all(|(e, _)| matches!(e, Event::Text(_) | Event::SoftBreak));
+                if only_text {
+                    let text = plain(inner);
+                    if let Some(sc) = parse_shortcode(&text).map_err(|m| {
+                        Error::at(display, line_at(range.start), m)
+                            .hint(r#"write a shortcode on its own line as {{ query(name="NAME") }}"#)
+                    })? {
+                        if sc.name == "query"
+                            && let Some(n) = sc.arg("name")
+                        {
+                            rendered.queries.push(n.to_string());
+                        }
+                        let html = shortcodes(&sc, line_at(range.start))?;
+                        out.push(Event::Html(CowStr::from(html)));
+                        i = end + 1;
+                        continue;
+                    }
+                }
+            }
+            _ => {}
+        }
+        if let Event::Text(t) | Event::Code(t) = event {
+            rendered.text.push_str(t);
+        } else if matches!(event, Event::End(_) | Event::SoftBreak | Event::HardBreak) {
+            rendered.text.push(' ');
+        }
+        out.push(event.clone());
+        i += 1;
+    }
+    let mut html = String::with_capacity(body.len() * 3 / 2);
+    pulldown_cmark::html::push_html(&mut html, out.into_iter());
+    rendered.html = html;
+    rendered.text = collapse_whitespace(&rendered.text);
+    Ok(rendered)
+}
+
+fn find_end(events: &[(Event, std::ops::Range<usize>)], start: usize, is_end: impl Fn(&Event) -> bool) -> usize {
+    events[start..].iter().position(|(e, _)| is_end(e)).map(|p| start + p).unwrap_or(events.len() - 1)
+}
+
+fn plain(events: &[(Event, std::ops::Range<usize>)]) -> String {
+    let mut s = String::new();
+    for (e, _) in events {
+        match e {
+            Event::Text(t) | Event::Code(t) => s.push_str(t),
+            Event::SoftBreak | Event::HardBreak => s.push(' '),
+            _ => {}
+        }
+    }
+    s.trim().to_string()
+}
+
+fn heading_number(level: HeadingLevel) -> u32 {
+    level as u32
+}
+
+fn unique_id(used: &mut std::collections::HashMap<String, usize>, base: String) -> String {
+    let n = used.entry(base.clone()).or_insert(0);
+    *n += 1;
+    if *n == 1 { base } else { format!("{base}-{}", *n - 1) }
+}
+
+/// `ETag and Last-Modified` → `etag-and-last-modified`; keeps non-ASCII letters.
+pub fn slugify(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
+}
+
+fn collapse_whitespace(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Parses `{{ name(a="x", b="y") }}`; Ok(None) if the text is not a shortcode at all.
+pub fn parse_shortcode(text: &str) -> std::result::Result<Option<Shortcode>, String> {
+    let t = text.trim();
+    let Some(inner) = t.strip_prefix("{{").and_then(|s| s.strip_suffix("}}")) else {
+        return Ok(None);
+    };
+    let inner = inner.trim();
+    let Some(open) = inner.find('(') else {
+        return Err(format!("`{t}` looks like a shortcode but has no arguments in ( )"));
+    };
+    let name = inner[..open].trim();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!("`{t}`: `{name}` is not a shortcode name"));
+    }
+    let Some(args_text) = inner[open + 1..].strip_suffix(')') else {
+        return Err(format!("`{t}`: the argument list is not closed with )"));
+    };
+    let mut args = Vec::new();
+    let mut rest = args_text.trim();
+    while !rest.is_empty() {
+        let eq = rest.find('=').ok_or_else(|| format!("`{t}`: arguments are written key=\"value\""))?;
+        let key = rest[..eq].trim().to_string();
+        let after = rest[eq + 1..].trim_start();
+        let quote = after.chars().next().filter(|c| *c == '"' || *c == '\'').ok_or_else(|| format!("`{t}`: the value of `{key}` must be quoted"))?;
+        let close = after[1..].find(quote).ok_or_else(|| format!("`{t}`: the value of `{key}` is not closed"))?;
+        args.push((key, after[1..1 + close].to_string()));
+        rest = after[close + 2..].trim_start().trim_start_matches(',').trim_start();
+    }
+    Ok(Some(Shortcode { name: name.to_string(), args }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn none(_: &Shortcode, _: usize) -> Result<String> {
+        Ok("<table>Q</table>".into())
+    }
+
+    #[test]
+    fn headings_get_unique_ids_and_toc() {
+        let r = render(Path::new("a.md"), "# Hello, World!\n## ETag and Last-Modified\n## Hello World\n## Hello World\n", 1, &none).unwrap();
+        assert!(r.html.contains(r#"<h1 id="hello-world">"#), "{}", r.html);
+        assert!(r.html.contains(r#"<h2 id="etag-and-last-modified">"#));
+        assert!(r.html.contains(r#"<h2 id="hello-world-1">"#));
+        assert!(r.html.contains(r#"<h2 id="hello-world-2">"#));
+        assert_eq!(r.toc.len(), 4);
+        assert_eq!(r.toc[1].level, 2);
+    }
+
+    #[test]
+    fn gfm_features_and_code_classes() {
+        let md = "| a | b |\n|---|---|\n| 1 | 2 |\n\n~~old~~ new[^1]\n\n[^1]: note\n\n- [x] done\n\n```rust\nfn x() {}\n```\n";
+        let r = render(Path::new("a.md"), md, 1, &none).unwrap();
+        for needle in ["<table>", "<del>old</del>", "footnote", "checkbox", r#"class="language-rust""#] {
+            assert!(r.html.contains(needle), "missing {needle} in {}", r.html);
+        }
+    }
+
+    #[test]
+    fn escapes_code() {
+        let r = render(Path::new("a.md"), "```html\n<img src=x onerror=\"window.__xss=1\">\n```\n", 1, &none).unwrap();
+        assert!(r.html.contains("&lt;img src=x"), "{}", r.html);
+        assert!(!r.html.contains("<img"));
+    }
+
+    #[test]
+    fn shortcodes_are_replaced_with_line_numbers() {
+        let seen = std::sync::Mutex::new(0);
+        let f = |sc: &Shortcode, line: usize| {
+            *seen.lock().unwrap() = line;
+            assert_eq!(sc.arg("name"), Some("busiest_routes"));
+            Ok("<table>Q</table>".to_string())
+        };
+        let r = render(Path::new("a.md"), "Intro.\n\n{{ query(name=\"busiest_routes\") }}\n", 10, &f).unwrap();
+        assert!(r.html.contains("<table>Q</table>"), "{}", r.html);
+        assert!(!r.html.contains("{{"));
+        assert_eq!(*seen.lock().unwrap(), 12);
+        assert_eq!(r.queries, vec!["busiest_routes"]);
+        // Inside code, shortcodes stay text.
+        let r = render(Path::new("a.md"), "```\n{{ query(name=\"x\") }}\n```\n", 1, &none).unwrap();
+        assert!(r.html.contains("{{ query"), "{}", r.html);
+    }
+
+    #[test]
+    fn bad_shortcodes_are_errors() {
+        let e = render(Path::new("a.md"), "\n{{ query(name=busiest) }}\n", 5, &none).unwrap_err();
+        assert_eq!(e.line, Some(6));
+        assert!(parse_shortcode("{{ query }}").is_err());
+        assert_eq!(parse_shortcode("plain text").unwrap(), None);
+    }
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slugify("  Cache-Control: in depth! "), "cache-control-in-depth");
+        assert_eq!(slugify("Bücher & 日本語"), "bücher-日本語");
+    }
+}
