@@ -88,7 +88,10 @@ pub fn build(config: &Config, opts: &BuildOptions) -> Result<BuildReport> {
     let mut config = config.clone();
     config.build.drafts |= opts.drafts;
     let skip_bad_rows = opts.skip_bad_rows || config.build.skip_bad_rows;
-    let out = opts.out.clone().unwrap_or_else(|| config.root.join(&config.build.output));
+    let out = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| config.root.join(&config.build.output));
     let out_parent = check_out_dir(&config, &out)?;
     let tmp = |prefix: &str| {
         tempfile::Builder::new()
@@ -103,7 +106,11 @@ pub fn build(config: &Config, opts: &BuildOptions) -> Result<BuildReport> {
     let content = load::load(&config)?;
     // 2. bake
     let dbs = data::bake_all(&config, &content, work.path(), skip_bad_rows)?;
-    let databases = Databases::new(dbs.iter().map(|d| (d.name.clone(), d.path.clone())).collect());
+    let databases = Databases::new(
+        dbs.iter()
+            .map(|d| (d.name.clone(), d.path.clone()))
+            .collect(),
+    );
     // 3. canned queries from bake.toml
     let config_queries = queries::run_config_queries(&config, &databases)?;
     // 4. markdown
@@ -123,11 +130,16 @@ pub fn build(config: &Config, opts: &BuildOptions) -> Result<BuildReport> {
     let manifest_url = write_data(&config, &mut output, &dbs, packed.as_ref())?;
     // 7. templates
     let mut renderer = Renderer::new(&config)?;
-    let query_html: BTreeMap<String, String> =
-        config_queries.iter().map(|(n, (r, d))| (n.clone(), queries::to_html(n, r, d))).collect();
+    let query_html: BTreeMap<String, String> = config_queries
+        .iter()
+        .map(|(n, (r, d))| (n.clone(), queries::to_html(n, r, d)))
+        .collect();
     renderer.register_function("query", query_function(Arc::new(query_html)));
     let mut assets = BTreeMap::new();
-    assets.insert("css".to_string(), output.hashed_asset("style.css", &static_file(&config, "style.css")?)?);
+    assets.insert(
+        "css".to_string(),
+        output.hashed_asset("style.css", &static_file(&config, "style.css")?)?,
+    );
     let site = SiteContext {
         sections: model.nav(),
         tags: model.tag_links(),
@@ -142,15 +154,22 @@ pub fn build(config: &Config, opts: &BuildOptions) -> Result<BuildReport> {
     }
     // 8. static assets, headers
     for asset in &content.assets {
-        output.copy(&asset.rel, &asset.path, &config.build.content.join(&asset.rel))?;
+        output.copy(
+            &asset.rel,
+            &asset.path,
+            &config.build.content.join(&asset.rel),
+        )?;
     }
     let top = top_level_entries(output.dir())?;
     output.write("_headers", emit::headers_file(&top).as_bytes())?;
     if let Some(max) = config.host.max_files()
         && output.files > max
     {
-        return Err(Error::msg(format!("the site has {} files; host {:?} accepts at most {max}", output.files, config.host))
-            .hint("raise part_size so data files split into fewer parts, or deploy to another host"));
+        return Err(Error::msg(format!(
+            "the site has {} files; host {:?} accepts at most {max}",
+            output.files, config.host
+        ))
+        .hint("raise part_size so data files split into fewer parts, or deploy to another host"));
     }
     // 9. swap into place
     let (files, bytes) = (output.files, output.bytes);
@@ -163,7 +182,11 @@ pub fn build(config: &Config, opts: &BuildOptions) -> Result<BuildReport> {
         pages: page_count,
         databases: dbs.len(),
         tables: dbs.iter().map(|d| d.schema.tables.len()).sum(),
-        rows: dbs.iter().flat_map(|d| &d.schema.tables).map(|t| t.rows).sum(),
+        rows: dbs
+            .iter()
+            .flat_map(|d| &d.schema.tables)
+            .map(|t| t.rows)
+            .sum(),
         skipped_rows: dbs.iter().map(|d| d.skipped_rows).sum(),
         search_documents: packed.map(|p| p.documents).unwrap_or(0),
         files,
@@ -174,22 +197,44 @@ pub fn build(config: &Config, opts: &BuildOptions) -> Result<BuildReport> {
 
 /// Refuses output folders that would swallow the project; returns the folder to stage in.
 fn check_out_dir(config: &Config, out: &Path) -> Result<PathBuf> {
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, "create the output's parent folder", e))?;
-    let abs_parent = parent.canonicalize().map_err(|e| Error::io(parent, "open", e))?;
-    let abs_out = abs_parent.join(out.file_name().ok_or_else(|| {
-        Error::msg(format!("`{}` is not a folder name", out.display())).hint("pass --out with a folder such as site/")
-    })?);
-    let root = config.root.canonicalize().map_err(|e| Error::io(&config.root, "open", e))?;
-    let content = config.content_dir().canonicalize().unwrap_or_else(|_| root.join(&config.build.content));
-    if root.starts_with(&abs_out) || content.starts_with(&abs_out) || abs_out.starts_with(&content) {
+    let abs_out = std::path::absolute(out).map_err(|e| Error::io(out, "resolve", e))?;
+    // `absolute` keeps `..` and a trailing `.`: resolve through the nearest existing ancestor.
+    let abs_out = match abs_out.canonicalize() {
+        Ok(p) => p,
+        Err(_) => {
+            let parent = abs_out.parent().unwrap_or(Path::new("/"));
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::io(parent, "create the output's parent folder", e))?;
+            let name = abs_out.file_name().ok_or_else(|| {
+                Error::msg(format!("`{}` is not a folder name", out.display()))
+                    .hint("pass --out with a folder such as site/")
+            })?;
+            parent
+                .canonicalize()
+                .map_err(|e| Error::io(parent, "open", e))?
+                .join(name)
+        }
+    };
+    let root = config
+        .root
+        .canonicalize()
+        .map_err(|e| Error::io(&config.root, "open", e))?;
+    let content = config
+        .content_dir()
+        .canonicalize()
+        .unwrap_or_else(|_| root.join(&config.build.content));
+    if root.starts_with(&abs_out) || content.starts_with(&abs_out) || abs_out.starts_with(&content)
+    {
         return Err(Error::msg(format!(
             "refusing to build into `{}`: it holds (or is inside) the site's sources, and the build replaces it whole",
             out.display()
         ))
         .hint("choose an output folder of its own, such as site/"));
     }
-    Ok(abs_parent)
+    Ok(abs_out
+        .parent()
+        .expect("an absolute folder below the root has a parent")
+        .to_path_buf())
 }
 
 fn render_markdown(
@@ -202,6 +247,15 @@ fn render_markdown(
     pages
         .par_iter()
         .map(|page| {
+            // Every front-matter query runs, used or not, so a broken one never waits to be used.
+            let mut page_queries = BTreeMap::new();
+            for (name, q) in &page.front.queries {
+                let r = dbs.run(&q.database, &q.sql).map_err(|m| {
+                    Error::at(&page.display, front_matter_line(config, page, name), format!("canned query `{name}` failed: {m}"))
+                        .hint("fix its SQL in the front matter; it runs at build time against the baked databases")
+                })?;
+                page_queries.insert(name.as_str(), queries::to_html(name, &r, &q.description));
+            }
             let resolve = |sc: &Shortcode, line: usize| -> Result<String> {
                 if sc.name != "query" {
                     return Err(Error::at(&page.display, line, format!("unknown shortcode `{}`", sc.name))
@@ -210,12 +264,8 @@ fn render_markdown(
                 let name = sc.arg("name").ok_or_else(|| {
                     Error::at(&page.display, line, "the query shortcode needs a name").hint(r#"write {{ query(name="NAME") }}"#)
                 })?;
-                if let Some(q) = page.front.queries.get(name) {
-                    let r = dbs.run(&q.database, &q.sql).map_err(|m| {
-                        Error::at(&page.display, front_matter_line(config, page, name), format!("canned query `{name}` failed: {m}"))
-                            .hint("fix its SQL in the front matter; it runs at build time against the baked databases")
-                    })?;
-                    return Ok(queries::to_html(name, &r, &q.description));
+                if let Some(html) = page_queries.get(name) {
+                    return Ok(html.clone());
                 }
                 match config_queries.get(name) {
                     Some((r, d)) => Ok(queries::to_html(name, r, d)),
@@ -236,7 +286,10 @@ fn front_matter_line(config: &Config, page: &Page, key: &str) -> usize {
 
 fn query_function(html: Arc<BTreeMap<String, String>>) -> impl tera::Function {
     move |args: &std::collections::HashMap<String, tera::Value>| -> tera::Result<tera::Value> {
-        let name = args.get("name").and_then(|v| v.as_str()).ok_or("query() needs name=\"…\"")?;
+        let name = args
+            .get("name")
+            .and_then(|v| v.as_str())
+            .ok_or("query() needs name=\"…\"")?;
         html.get(name)
             .map(|h| tera::Value::String(h.clone()))
             .ok_or_else(|| format!("there is no canned query named `{name}` in bake.toml").into())
@@ -264,15 +317,23 @@ fn write_data(
     for db in dbs {
         let file = output.split_file(&db.schema.file, &db.path, db.schema.page_size, part_size)?;
         manifest.files.insert(db.schema.file.clone(), file);
-        manifest.databases.insert(db.name.clone(), db.schema.clone());
+        manifest
+            .databases
+            .insert(db.name.clone(), db.schema.clone());
     }
     if let Some(p) = packed {
         let name = "search.pack".to_string();
         let file = output.split_bytes(&name, &p.pack, search::PACK_BLOCK_SIZE, part_size)?;
         manifest.files.insert(name.clone(), file);
-        manifest.search = Some(SearchIndex { file: name, entries: p.entries.clone(), documents: p.documents });
+        manifest.search = Some(SearchIndex {
+            file: name,
+            entries: p.entries.clone(),
+            documents: p.documents,
+        });
     }
-    manifest.validate().map_err(|e| Error::msg(format!("internal error: the manifest is inconsistent: {e}")))?;
+    manifest
+        .validate()
+        .map_err(|e| Error::msg(format!("internal error: the manifest is inconsistent: {e}")))?;
     let json = serde_json::to_vec(&manifest).expect("manifest serializes");
     Ok(Some(output.hashed_asset("manifest.json", &json)?))
 }
@@ -281,7 +342,10 @@ fn top_level_entries(dir: &Path) -> Result<Vec<(String, bool)>> {
     let mut v = Vec::new();
     for e in std::fs::read_dir(dir).map_err(|e| Error::io(dir, "list", e))? {
         let e = e.map_err(|e| Error::io(dir, "list", e))?;
-        v.push((e.file_name().to_string_lossy().to_string(), e.path().is_dir()));
+        v.push((
+            e.file_name().to_string_lossy().to_string(),
+            e.path().is_dir(),
+        ));
     }
     v.sort();
     Ok(v)
@@ -339,8 +403,12 @@ struct PageContext<'a> {
 
 impl<'a> SiteModel<'a> {
     fn new(config: &Config, pages: &'a [Page], rendered: &'a [Rendered]) -> SiteModel<'a> {
-        let section_page: BTreeMap<String, usize> =
-            pages.iter().enumerate().filter(|(_, p)| p.is_section).map(|(i, p)| (p.url.clone(), i)).collect();
+        let section_page: BTreeMap<String, usize> = pages
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.is_section)
+            .map(|(i, p)| (p.url.clone(), i))
+            .collect();
         // The nearest enclosing section that exists; the home page always does.
         let nearest = |mut url: String| loop {
             if url == "/" || section_page.contains_key(&url) {
@@ -365,7 +433,10 @@ impl<'a> SiteModel<'a> {
             } else {
                 members.entry(parent).or_default().push(i);
                 for t in &p.front.tags {
-                    tags.entry(slugify(t)).or_insert_with(|| (t.clone(), vec![])).1.push(i);
+                    tags.entry(slugify(t))
+                        .or_insert_with(|| (t.clone(), vec![]))
+                        .1
+                        .push(i);
                 }
             }
         }
@@ -386,12 +457,22 @@ impl<'a> SiteModel<'a> {
     fn sort(&mut self) {
         let pages = self.pages;
         let by_weight = |a: &Page, b: &Page| {
-            (a.front.weight.unwrap_or(i64::MAX), title_of(a)).cmp(&(b.front.weight.unwrap_or(i64::MAX), title_of(b)))
+            (a.front.weight.unwrap_or(i64::MAX), title_of(a))
+                .cmp(&(b.front.weight.unwrap_or(i64::MAX), title_of(b)))
         };
         for (url, list) in self.members.iter_mut() {
-            let sort_by = self.section_page.get(url).and_then(|&i| pages[i].front.sort_by.clone());
+            let sort_by = self
+                .section_page
+                .get(url)
+                .and_then(|&i| pages[i].front.sort_by.clone());
             match sort_by.as_deref() {
-                Some("date") => list.sort_by(|&a, &b| pages[b].front.date.cmp(&pages[a].front.date).then(title_of(&pages[a]).cmp(&title_of(&pages[b])))),
+                Some("date") => list.sort_by(|&a, &b| {
+                    pages[b]
+                        .front
+                        .date
+                        .cmp(&pages[a].front.date)
+                        .then(title_of(&pages[a]).cmp(&title_of(&pages[b])))
+                }),
                 Some("title") => list.sort_by_key(|&i| title_of(&pages[i])),
                 _ => list.sort_by(|&a, &b| by_weight(&pages[a], &pages[b])),
             }
@@ -401,15 +482,30 @@ impl<'a> SiteModel<'a> {
             list.sort_by(|a, b| by_weight(&pages[section_page[a]], &pages[section_page[b]]));
         }
         for (_, list) in self.tags.values_mut() {
-            list.sort_by(|&a, &b| pages[b].front.date.cmp(&pages[a].front.date).then(title_of(&pages[a]).cmp(&title_of(&pages[b]))));
+            list.sort_by(|&a, &b| {
+                pages[b]
+                    .front
+                    .date
+                    .cmp(&pages[a].front.date)
+                    .then(title_of(&pages[a]).cmp(&title_of(&pages[b])))
+            });
         }
     }
 
     /// Every output path, with the file that claims it, for the duplicate check.
     fn claims(&self, content: &load::Content) -> Vec<(String, PathBuf)> {
         let generated = PathBuf::from("(generated by bake)");
-        let mut v: Vec<(String, PathBuf)> = self.pages.iter().map(|p| (p.output.clone(), p.display.clone())).collect();
-        v.extend(content.assets.iter().map(|a| (a.rel.clone(), PathBuf::from(&a.rel))));
+        let mut v: Vec<(String, PathBuf)> = self
+            .pages
+            .iter()
+            .map(|p| (p.output.clone(), p.display.clone()))
+            .collect();
+        v.extend(
+            content
+                .assets
+                .iter()
+                .map(|a| (a.rel.clone(), PathBuf::from(&a.rel))),
+        );
         v.push(("404.html".into(), generated.clone()));
         v.push(("_headers".into(), generated.clone()));
         v.push(("tags/index.html".into(), generated.clone()));
@@ -438,7 +534,12 @@ impl<'a> SiteModel<'a> {
             .map(|(i, (p, r))| SearchDoc {
                 kind: "page",
                 title: title_of(p),
-                headings: r.toc.iter().map(|h| h.title.as_str()).collect::<Vec<_>>().join("\n"),
+                headings: r
+                    .toc
+                    .iter()
+                    .map(|h| h.title.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
                 body: r.text.clone(),
                 url: p.url.clone(),
                 section: self.owner[i].clone(),
@@ -456,15 +557,25 @@ impl<'a> SiteModel<'a> {
 
     fn link(&self, section_url: &str) -> Link {
         match self.section_page.get(section_url) {
-            Some(&i) => Link { title: title_of(&self.pages[i]), url: section_url.to_string() },
-            None => Link { title: self.site_title.clone(), url: section_url.to_string() },
+            Some(&i) => Link {
+                title: title_of(&self.pages[i]),
+                url: section_url.to_string(),
+            },
+            None => Link {
+                title: self.site_title.clone(),
+                url: section_url.to_string(),
+            },
         }
     }
 
     fn tag_links(&self) -> Vec<TagLink> {
         self.tags
             .iter()
-            .map(|(slug, (name, pages))| TagLink { name: name.clone(), url: format!("/tags/{slug}/"), count: pages.len() })
+            .map(|(slug, (name, pages))| TagLink {
+                name: name.clone(),
+                url: format!("/tags/{slug}/"),
+                count: pages.len(),
+            })
             .collect()
     }
 
@@ -475,7 +586,11 @@ impl<'a> SiteModel<'a> {
             url: p.url.clone(),
             date: p.front.date.clone(),
             description: p.front.description.clone().unwrap_or_default(),
-            summary: p.front.description.clone().unwrap_or_else(|| excerpt(&self.rendered[i].text, 200)),
+            summary: p
+                .front
+                .description
+                .clone()
+                .unwrap_or_else(|| excerpt(&self.rendered[i].text, 200)),
         }
     }
 
@@ -488,39 +603,78 @@ impl<'a> SiteModel<'a> {
             url: &p.url,
             date: p.front.date.as_deref(),
             description: p.front.description.clone().unwrap_or_default(),
-            tags: p.front.tags.iter().map(|t| TagRef { name: t.clone(), url: format!("/tags/{}/", slugify(t)) }).collect(),
+            tags: p
+                .front
+                .tags
+                .iter()
+                .map(|t| TagRef {
+                    name: t.clone(),
+                    url: format!("/tags/{}/", slugify(t)),
+                })
+                .collect(),
             content: &r.html,
             toc: &r.toc,
             word_count: words,
             reading_time: words.div_ceil(200).max(1),
-            summary: p.front.description.clone().unwrap_or_else(|| excerpt(&r.text, 200)),
+            summary: p
+                .front
+                .description
+                .clone()
+                .unwrap_or_else(|| excerpt(&r.text, 200)),
             extra: &p.front.extra,
             section: self.link(&self.owner[i]),
-            pages: self.members.get(&p.url).filter(|_| p.is_section).map(|m| m.iter().map(|&j| self.summary(j)).collect()).unwrap_or_default(),
+            pages: self
+                .members
+                .get(&p.url)
+                .filter(|_| p.is_section)
+                .map(|m| m.iter().map(|&j| self.summary(j)).collect())
+                .unwrap_or_default(),
             subsections: self
                 .subsections
                 .get(&p.url)
                 .filter(|_| p.is_section)
-                .map(|s| s.iter().map(|u| self.summary(self.section_page[u])).collect())
+                .map(|s| {
+                    s.iter()
+                        .map(|u| self.summary(self.section_page[u]))
+                        .collect()
+                })
                 .unwrap_or_default(),
         }
     }
 
     /// Renders every page, the tag pages and the 404 page; returns (output path, HTML).
-    fn render_all(&self, config: &Config, renderer: &Renderer, site: &SiteContext) -> Result<Vec<(String, Vec<u8>)>> {
+    fn render_all(
+        &self,
+        config: &Config,
+        renderer: &Renderer,
+        site: &SiteContext,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
         let base = {
             let mut ctx = Context::new();
             ctx.insert("config", &ConfigContext::from(config));
             ctx.insert("site", site);
             ctx
         };
-        let finish = |html: String| if config.build.minify { emit::minify(&html) } else { html.into_bytes() };
+        let finish = |html: String| {
+            if config.build.minify {
+                emit::minify(&html)
+            } else {
+                html.into_bytes()
+            }
+        };
         for (i, p) in self.pages.iter().enumerate() {
             if let Some(t) = &p.front.template
                 && !renderer.has(t)
             {
-                return Err(Error::at(&p.display, front_matter_line(config, p, "template"), format!("template `{t}` does not exist"))
-                    .hint(format!("put {t} in {}/ or use one of the theme's: page.html, section.html, index.html", config.build.templates.display())));
+                return Err(Error::at(
+                    &p.display,
+                    front_matter_line(config, p, "template"),
+                    format!("template `{t}` does not exist"),
+                )
+                .hint(format!(
+                    "put {t} in {}/ or use one of the theme's: page.html, section.html, index.html",
+                    config.build.templates.display()
+                )));
             }
             debug_assert!(i < self.rendered.len());
         }
@@ -553,39 +707,72 @@ impl<'a> SiteModel<'a> {
         if !self.section_page.contains_key("/") {
             let mut ctx = base.clone();
             ctx.insert("current_url", "/");
-            let subsections: Vec<Summary> =
-                self.subsections.get("/").map(|s| s.iter().map(|u| self.summary(self.section_page[u])).collect()).unwrap_or_default();
-            let pages: Vec<Summary> = self.members.get("/").map(|m| m.iter().map(|&j| self.summary(j)).collect()).unwrap_or_default();
+            let subsections: Vec<Summary> = self
+                .subsections
+                .get("/")
+                .map(|s| {
+                    s.iter()
+                        .map(|u| self.summary(self.section_page[u]))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let pages: Vec<Summary> = self
+                .members
+                .get("/")
+                .map(|m| m.iter().map(|&j| self.summary(j)).collect())
+                .unwrap_or_default();
             ctx.insert(
                 "section",
                 &serde_json::json!({"title": config.title, "url": "/", "description": config.description, "content": "", "pages": pages, "subsections": subsections}),
             );
-            out.push(("index.html".into(), finish(renderer.render("index.html", &ctx, generated)?)));
+            out.push((
+                "index.html".into(),
+                finish(renderer.render("index.html", &ctx, generated)?),
+            ));
         }
         for (slug, (name, pages)) in &self.tags {
             let mut ctx = base.clone();
             let url = format!("/tags/{slug}/");
             ctx.insert("current_url", &url);
             let list: Vec<Summary> = pages.iter().map(|&i| self.summary(i)).collect();
-            ctx.insert("tag", &serde_json::json!({"name": name, "slug": slug, "url": url, "pages": list}));
-            out.push((format!("tags/{slug}/index.html"), finish(renderer.render("tag.html", &ctx, generated)?)));
+            ctx.insert(
+                "tag",
+                &serde_json::json!({"name": name, "slug": slug, "url": url, "pages": list}),
+            );
+            out.push((
+                format!("tags/{slug}/index.html"),
+                finish(renderer.render("tag.html", &ctx, generated)?),
+            ));
         }
         let mut ctx = base.clone();
         ctx.insert("current_url", "/tags/");
-        out.push(("tags/index.html".into(), finish(renderer.render("tags.html", &ctx, generated)?)));
+        out.push((
+            "tags/index.html".into(),
+            finish(renderer.render("tags.html", &ctx, generated)?),
+        ));
         let mut ctx = base;
         ctx.insert("current_url", "/404.html");
-        out.push(("404.html".into(), finish(renderer.render("404.html", &ctx, generated)?)));
+        out.push((
+            "404.html".into(),
+            finish(renderer.render("404.html", &ctx, generated)?),
+        ));
         Ok(out)
     }
 }
 
 fn title_of(p: &Page) -> String {
     p.front.title.clone().unwrap_or_else(|| {
-        let stem = p.rel.trim_end_matches(".md").rsplit('/').find(|s| *s != "_index" && *s != "index").unwrap_or("Home");
+        let stem = p
+            .rel
+            .trim_end_matches(".md")
+            .rsplit('/')
+            .find(|s| *s != "_index" && *s != "index")
+            .unwrap_or("Home");
         let words = stem.replace(['-', '_'], " ");
         let mut c = words.chars();
-        c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+        c.next()
+            .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+            .unwrap_or_default()
     })
 }
 

@@ -340,8 +340,12 @@ impl Config {
     pub fn parse(path: &Path, text: &str) -> Result<Config> {
         let mut config: Config = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
-            Error::at(path, line, format!("invalid configuration: {}", e.message()))
-                .hint("see docs/config.md for every key bake.toml accepts")
+            Error::at(
+                path,
+                line,
+                format!("invalid configuration: {}", e.message()),
+            )
+            .hint("see docs/config.md for every key bake.toml accepts")
         })?;
         config.root = path
             .parent()
@@ -357,14 +361,25 @@ impl Config {
     fn check(&self) -> Result<()> {
         let ps = |p: u32| p.is_power_of_two() && (512..=65536).contains(&p);
         if !ps(self.page_size) {
-            return Err(self.error_at_key("page_size", format!("page_size {} is not a power of two between 512 and 65536", self.page_size)));
+            return Err(self.error_at_key(
+                "page_size",
+                format!(
+                    "page_size {} is not a power of two between 512 and 65536",
+                    self.page_size
+                ),
+            ));
         }
         for (name, db) in &self.databases {
             check_name(name).map_err(|m| self.error_at_key(name, format!("database name {m}")))?;
             if let Some(p) = db.page_size
                 && !ps(p)
             {
-                return Err(self.error_at_key(name, format!("database {name}: page_size {p} is not a power of two between 512 and 65536")));
+                return Err(self.error_at_key(
+                    name,
+                    format!(
+                        "database {name}: page_size {p} is not a power of two between 512 and 65536"
+                    ),
+                ));
             }
             for t in db.tables.keys() {
                 check_name(t).map_err(|m| self.error_at_key(t, format!("table name {m}")))?;
@@ -373,7 +388,12 @@ impl Config {
         let mut seen = std::collections::BTreeSet::new();
         for q in &self.queries {
             if !seen.insert(&q.name) {
-                return Err(self.error_at_key(&q.name, format!("two canned queries are named `{}`", q.name)).hint("give each [[queries]] entry its own name"));
+                return Err(self
+                    .error_at_query(
+                        &q.name,
+                        format!("two canned queries are named `{}`", q.name),
+                    )
+                    .hint("give each [[queries]] entry its own name"));
             }
         }
         if self.part_size().0 < 4096 {
@@ -401,12 +421,36 @@ impl Config {
     pub fn error_at_key(&self, key: &str, message: impl Into<String>) -> Error {
         Error::at(&self.path, find_key_line(&self.text, key), message)
     }
+
+    /// An error pointing at the `name = "…"` line of the `[[queries]]` entry called `name`.
+    pub fn error_at_query(&self, name: &str, message: impl Into<String>) -> Error {
+        let (double, single) = (format!("\"{name}\""), format!("'{name}'"));
+        let mut in_queries = false;
+        let line = self.text.lines().position(|l| {
+            let t = l.trim_start();
+            if t.starts_with('[') {
+                in_queries = t.starts_with("[[queries]]");
+                return false;
+            }
+            in_queries
+                && t.strip_prefix("name")
+                    .is_some_and(|r| r.trim_start().starts_with('='))
+                && (t.contains(&double) || t.contains(&single))
+        });
+        match line {
+            Some(i) => Error::at(&self.path, i + 1, message),
+            None => self.error_at_key(name, message),
+        }
+    }
 }
 
 /// Database and table names become SQL identifiers and file names: keep them plain.
 fn check_name(name: &str) -> std::result::Result<(), String> {
     let ok = !name.is_empty()
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if ok {
         Ok(())
@@ -441,7 +485,11 @@ mod tests {
 
     #[test]
     fn defaults_and_presets() {
-        let c = Config::parse(Path::new("bake.toml"), "title = \"x\"\nhost = \"cloudflare\"\n").unwrap();
+        let c = Config::parse(
+            Path::new("bake.toml"),
+            "title = \"x\"\nhost = \"cloudflare\"\n",
+        )
+        .unwrap();
         assert_eq!(c.part_size(), ByteSize(512 * 1024));
         assert_eq!(c.page_size, 4096);
         let c = Config::parse(Path::new("bake.toml"), "part_size = \"8MiB\"\n").unwrap();
@@ -453,7 +501,8 @@ mod tests {
         let e = Config::parse(Path::new("bake.toml"), "title = \"x\"\nnope = 1\n").unwrap_err();
         assert_eq!(e.line, Some(2), "{e}");
         assert!(e.to_string().contains("nope"), "{e}");
-        let e = Config::parse(Path::new("bake.toml"), "title = \"x\"\npage_size = 1000\n").unwrap_err();
+        let e =
+            Config::parse(Path::new("bake.toml"), "title = \"x\"\npage_size = 1000\n").unwrap_err();
         assert_eq!(e.line, Some(2), "{e}");
         let e = Config::parse(Path::new("bake.toml"), "part_size = \"lots\"\n").unwrap_err();
         assert!(e.to_string().contains("not a size"), "{e}");

@@ -48,6 +48,7 @@ pub struct PageQuery {
 }
 
 /// Front matter plus where the body starts.
+#[derive(Debug)]
 pub struct Parsed<'a> {
     /// The parsed fields.
     pub front: FrontMatter,
@@ -73,15 +74,27 @@ pub fn parse<'a>(path: &Path, text: &'a str) -> Result<Parsed<'a>> {
         }
     };
     // Find the closing delimiter line.
-    let mut offset = text_nobom.find('\n').map(|i| i + 1).unwrap_or(text_nobom.len());
+    let mut offset = text_nobom
+        .find('\n')
+        .map(|i| i + 1)
+        .unwrap_or(text_nobom.len());
     let start = offset;
     let mut line = 2;
     let (raw, body, body_line) = loop {
         if offset >= text_nobom.len() {
-            return Err(Error::at(path, 1, format!("front matter opened with `{delim}` is never closed"))
-                .hint(format!("add a line with only `{delim}` after the front matter")));
+            return Err(Error::at(
+                path,
+                1,
+                format!("front matter opened with `{delim}` is never closed"),
+            )
+            .hint(format!(
+                "add a line with only `{delim}` after the front matter"
+            )));
         }
-        let end = text_nobom[offset..].find('\n').map(|i| offset + i + 1).unwrap_or(text_nobom.len());
+        let end = text_nobom[offset..]
+            .find('\n')
+            .map(|i| offset + i + 1)
+            .unwrap_or(text_nobom.len());
         if text_nobom[offset..end].trim_end() == delim {
             break (&text_nobom[start..offset], &text_nobom[end..], line + 1);
         }
@@ -90,18 +103,31 @@ pub fn parse<'a>(path: &Path, text: &'a str) -> Result<Parsed<'a>> {
     };
     let value: serde_json::Value = if is_toml {
         let table: toml::Table = toml::from_str(raw).map_err(|e| {
-            let l = e.span().map(|s| crate::error::line_of(raw, s.start)).unwrap_or(1);
-            Error::at(path, l + 1, format!("invalid TOML front matter: {}", e.message()))
-                .hint("front matter between +++ lines is TOML: strings need quotes, lists use [ ]")
+            let l = e
+                .span()
+                .map(|s| crate::error::line_of(raw, s.start))
+                .unwrap_or(1);
+            Error::at(
+                path,
+                l + 1,
+                format!("invalid TOML front matter: {}", e.message()),
+            )
+            .hint("front matter between +++ lines is TOML: strings need quotes, lists use [ ]")
         })?;
         toml_to_json(toml::Value::Table(table))
     } else {
-        let v: serde_json::Value = serde_yaml_ng::from_str(raw).map_err(|e| {
+        // One blank line in place of the opening `---`, so the lines the parser reports (also
+        // inside its message) are lines of the file.
+        let v: serde_json::Value = serde_yaml_ng::from_str(&format!("\n{raw}")).map_err(|e| {
             let l = e.location().map(|l| l.line()).unwrap_or(1);
-            Error::at(path, l + 1, format!("invalid YAML front matter: {e}"))
+            Error::at(path, l, format!("invalid YAML front matter: {e}"))
                 .hint("front matter between --- lines is YAML: `key: value`, lists as [a, b]")
         })?;
-        if v.is_null() { serde_json::Value::Object(Default::default()) } else { v }
+        if v.is_null() {
+            serde_json::Value::Object(Default::default())
+        } else {
+            v
+        }
     };
     let front: FrontMatter = serde_json::from_value(value).map_err(|e| {
         let msg = e.to_string();
@@ -114,10 +140,18 @@ pub fn parse<'a>(path: &Path, text: &'a str) -> Result<Parsed<'a>> {
     if let Some(s) = &front.sort_by
         && !matches!(s.as_str(), "weight" | "date" | "title")
     {
-        return Err(Error::at(path, find_key_line(raw, "sort_by") + 1, format!("sort_by = `{s}` is not known"))
-            .hint("use weight, date or title"));
+        return Err(Error::at(
+            path,
+            find_key_line(raw, "sort_by") + 1,
+            format!("sort_by = `{s}` is not known"),
+        )
+        .hint("use weight, date or title"));
     }
-    Ok(Parsed { front, body, body_line })
+    Ok(Parsed {
+        front,
+        body,
+        body_line,
+    })
 }
 
 /// TOML → JSON, with dates as their TOML text (`2026-03-14`).
@@ -126,11 +160,15 @@ fn toml_to_json(v: toml::Value) -> serde_json::Value {
     match v {
         toml::Value::String(s) => J::String(s),
         toml::Value::Integer(i) => J::from(i),
-        toml::Value::Float(f) => serde_json::Number::from_f64(f).map(J::Number).unwrap_or(J::Null),
+        toml::Value::Float(f) => serde_json::Number::from_f64(f)
+            .map(J::Number)
+            .unwrap_or(J::Null),
         toml::Value::Boolean(b) => J::Bool(b),
         toml::Value::Datetime(d) => J::String(d.to_string()),
         toml::Value::Array(a) => J::Array(a.into_iter().map(toml_to_json).collect()),
-        toml::Value::Table(t) => J::Object(t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect()),
+        toml::Value::Table(t) => {
+            J::Object(t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect())
+        }
     }
 }
 
@@ -140,12 +178,20 @@ mod tests {
 
     #[test]
     fn parses_toml_and_yaml() {
-        let p = parse(Path::new("a.md"), "+++\ntitle = \"T\"\ndate = 2026-03-14\ntags = [\"a\"]\n+++\nbody\n").unwrap();
+        let p = parse(
+            Path::new("a.md"),
+            "+++\ntitle = \"T\"\ndate = 2026-03-14\ntags = [\"a\"]\n+++\nbody\n",
+        )
+        .unwrap();
         assert_eq!(p.front.title.as_deref(), Some("T"));
         assert_eq!(p.front.date.as_deref(), Some("2026-03-14"));
         assert_eq!(p.body, "body\n");
         assert_eq!(p.body_line, 6);
-        let p = parse(Path::new("a.md"), "---\ntitle: Y\ntags: [x, y]\nweight: 2\n---\n# hi\n").unwrap();
+        let p = parse(
+            Path::new("a.md"),
+            "---\ntitle: Y\ntags: [x, y]\nweight: 2\n---\n# hi\n",
+        )
+        .unwrap();
         assert_eq!(p.front.tags, vec!["x", "y"]);
         assert_eq!(p.front.weight, Some(2));
         let p = parse(Path::new("a.md"), "no front matter").unwrap();

@@ -9,7 +9,9 @@ use crate::error::{Error, Result};
 use crate::frontmatter::{self, FrontMatter};
 
 /// Extensions of files baked into databases (`.gz` may follow csv, tsv and jsonl).
-pub const DATA_EXTENSIONS: &[&str] = &["csv", "tsv", "json", "jsonl", "ndjson", "sql", "sqlite", "db"];
+pub const DATA_EXTENSIONS: &[&str] = &[
+    "csv", "tsv", "json", "jsonl", "ndjson", "sql", "sqlite", "db",
+];
 
 /// A markdown page or section index.
 #[derive(Debug, Clone)]
@@ -80,29 +82,41 @@ pub fn load(config: &Config) -> Result<Content> {
         .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
     for entry in walker {
         let entry = entry.map_err(|e| {
-            let p = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
+            let p = e
+                .path()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| root.clone());
             Error::in_file(p, format!("cannot read: {e}"))
         })?;
         if entry.depth() == 0 {
             continue;
         }
-        let rel_path = entry.path().strip_prefix(&root).expect("walkdir stays under its root");
+        let rel_path = entry
+            .path()
+            .strip_prefix(&root)
+            .expect("walkdir stays under its root");
         let rel = rel_to_string(rel_path)?;
         let mut path = entry.path().to_path_buf();
         if entry.path_is_symlink() {
+            let display = config.build.content.join(&rel);
             let target = entry.path().canonicalize().map_err(|e| {
-                Error::io(entry.path(), "follow the symbolic link", e).hint("remove the broken link")
+                Error::io(&display, "follow the symbolic link", e).hint("remove the broken link")
             })?;
             if !target.starts_with(&canon_root) {
                 return Err(Error::in_file(
-                    entry.path(),
-                    format!("symbolic link leads outside the content folder (to {})", target.display()),
+                    &display,
+                    format!(
+                        "symbolic link leads outside the content folder (to {})",
+                        target.display()
+                    ),
                 )
                 .hint("copy the file into content/ instead of linking to it"));
             }
             if target.is_dir() {
-                return Err(Error::in_file(entry.path(), "symbolic links to folders are not followed")
-                    .hint("move or copy the folder into place"));
+                return Err(
+                    Error::in_file(&display, "symbolic links to folders are not followed")
+                        .hint("move or copy the folder into place"),
+                );
             }
             path = target;
         } else if entry.file_type().is_dir() {
@@ -116,7 +130,12 @@ pub fn load(config: &Config) -> Result<Content> {
 fn classify(config: &Config, content: &mut Content, rel: String, path: PathBuf) -> Result<()> {
     let name = rel.rsplit('/').next().unwrap_or(&rel);
     let lower = name.to_ascii_lowercase();
-    let ext = lower.strip_suffix(".gz").unwrap_or(&lower).rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+    let ext = lower
+        .strip_suffix(".gz")
+        .unwrap_or(&lower)
+        .rsplit_once('.')
+        .map(|(_, e)| e)
+        .unwrap_or("");
     if lower.ends_with(".md") {
         let page = read_page(config, &rel, &path)?;
         if page.front.draft && !config.build.drafts {
@@ -124,7 +143,9 @@ fn classify(config: &Config, content: &mut Content, rel: String, path: PathBuf) 
         } else {
             content.pages.push(page);
         }
-    } else if DATA_EXTENSIONS.contains(&ext) && (!lower.ends_with(".gz") || matches!(ext, "csv" | "tsv" | "jsonl" | "ndjson")) {
+    } else if DATA_EXTENSIONS.contains(&ext)
+        && (!lower.ends_with(".gz") || matches!(ext, "csv" | "tsv" | "jsonl" | "ndjson"))
+    {
         content.data.push(DataFile { rel, path });
     } else {
         content.assets.push(Asset { rel, path });
@@ -169,8 +190,16 @@ pub fn page_url(rel: &str) -> (String, String, bool, String) {
     } else {
         format!("{dir}/{file}")
     };
-    let url = if url_path.is_empty() { "/".to_string() } else { format!("/{url_path}/") };
-    let output = if url_path.is_empty() { "index.html".to_string() } else { format!("{url_path}/index.html") };
+    let url = if url_path.is_empty() {
+        "/".to_string()
+    } else {
+        format!("/{url_path}/")
+    };
+    let output = if url_path.is_empty() {
+        "index.html".to_string()
+    } else {
+        format!("{url_path}/index.html")
+    };
     let parent = if url == "/" {
         String::new()
     } else {
@@ -197,30 +226,54 @@ fn rel_to_string(rel: &Path) -> Result<String> {
 /// Resolves a path from `bake.toml` against the content folder, refusing any that leave it.
 pub fn resolve_in_content(config: &Config, rel: &Path, key: &str) -> Result<PathBuf> {
     let escapes = rel.is_absolute()
-        || rel.components().any(|c| matches!(c, Component::ParentDir | Component::RootDir | Component::Prefix(_)));
+        || rel.components().any(|c| {
+            matches!(
+                c,
+                Component::ParentDir | Component::RootDir | Component::Prefix(_)
+            )
+        });
     if escapes {
         return Err(config
-            .error_at_key(key, format!("path `{}` leads outside the content folder", rel.display()))
-            .hint("data files must live inside content/; give the path relative to it without `..`"));
+            .error_at_key(
+                key,
+                format!("path `{}` leads outside the content folder", rel.display()),
+            )
+            .hint(
+                "data files must live inside content/; give the path relative to it without `..`",
+            ));
     }
     let root = config.content_dir();
     let path = root.join(rel);
-    let canon_root = root.canonicalize().map_err(|e| Error::io(&root, "open the content folder", e))?;
+    let canon_root = root
+        .canonicalize()
+        .map_err(|e| Error::io(&root, "open the content folder", e))?;
     let canon = path.canonicalize().map_err(|e| {
         config
-            .error_at_key(key, format!("cannot open `{}`: {e}", config.build.content.join(rel).display()))
+            .error_at_key(
+                key,
+                format!(
+                    "cannot open `{}`: {e}",
+                    config.build.content.join(rel).display()
+                ),
+            )
             .hint("check the path; it is relative to the content folder")
     })?;
     if !canon.starts_with(&canon_root) {
         return Err(config
-            .error_at_key(key, format!("`{}` is a link that leads outside the content folder", rel.display()))
+            .error_at_key(
+                key,
+                format!(
+                    "`{}` is a link that leads outside the content folder",
+                    rel.display()
+                ),
+            )
             .hint("copy the file into content/ instead of linking to it"));
     }
     Ok(canon)
 }
 
 /// Groups pages by output path and fails on the first path two files claim.
-pub fn check_unique_outputs<'a>(claims: impl IntoIterator<Item = (String, PathBuf)>) -> Result<()> {
+pub fn check_unique_outputs(claims: impl IntoIterator<Item = (String, PathBuf)>) -> Result<()> {
     let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
     for (out, src) in claims {
         if let Some(first) = seen.get(&out) {
@@ -241,10 +294,22 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(page_url("_index.md"), ("/".into(), "index.html".into(), true, "".into()));
-        assert_eq!(page_url("a/_index.md"), ("/a/".into(), "a/index.html".into(), true, "/".into()));
-        assert_eq!(page_url("a/b.md"), ("/a/b/".into(), "a/b/index.html".into(), false, "/a/".into()));
-        assert_eq!(page_url("b.md"), ("/b/".into(), "b/index.html".into(), false, "/".into()));
+        assert_eq!(
+            page_url("_index.md"),
+            ("/".into(), "index.html".into(), true, "".into())
+        );
+        assert_eq!(
+            page_url("a/_index.md"),
+            ("/a/".into(), "a/index.html".into(), true, "/".into())
+        );
+        assert_eq!(
+            page_url("a/b.md"),
+            ("/a/b/".into(), "a/b/index.html".into(), false, "/a/".into())
+        );
+        assert_eq!(
+            page_url("b.md"),
+            ("/b/".into(), "b/index.html".into(), false, "/".into())
+        );
         assert_eq!(page_url("a/c/index.md").0, "/a/c/");
     }
 
@@ -252,7 +317,10 @@ mod tests {
     fn duplicate_outputs_fail() {
         let e = check_unique_outputs([
             ("a/index.html".to_string(), PathBuf::from("content/a.md")),
-            ("a/index.html".to_string(), PathBuf::from("content/a/index.md")),
+            (
+                "a/index.html".to_string(),
+                PathBuf::from("content/a/index.md"),
+            ),
         ])
         .unwrap_err();
         assert!(e.to_string().contains("content/a.md"), "{e}");

@@ -70,14 +70,35 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Build { config, out, skip_bad_rows, drafts, quiet } => Config::load(&config).and_then(|c| {
-            let report = build(&c, &BuildOptions { out, skip_bad_rows, drafts, quiet })?;
+        Command::Build {
+            config,
+            out,
+            skip_bad_rows,
+            drafts,
+            quiet,
+        } => Config::load(&config).and_then(|c| {
+            let report = build(
+                &c,
+                &BuildOptions {
+                    out,
+                    skip_bad_rows,
+                    drafts,
+                    quiet,
+                },
+            )?;
             if !quiet {
                 println!("{report}");
             }
             Ok(())
         }),
-        Command::Serve { config, out, bind, port, no_build, no_watch } => bake::serve::run(bake::serve::ServeOptions {
+        Command::Serve {
+            config,
+            out,
+            bind,
+            port,
+            no_build,
+            no_watch,
+        } => bake::serve::run(bake::serve::ServeOptions {
             config,
             out,
             bind,

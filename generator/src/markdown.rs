@@ -47,18 +47,27 @@ pub struct Shortcode {
 impl Shortcode {
     /// The value of argument `key`.
     pub fn arg(&self, key: &str) -> Option<&str> {
-        self.args.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.args
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
 /// Renders `body` of the file `display`, whose first body line is `body_line`.
-pub fn render(display: &std::path::Path, body: &str, body_line: usize, shortcodes: &Shortcodes) -> Result<Rendered> {
+pub fn render(
+    display: &std::path::Path,
+    body: &str,
+    body_line: usize,
+    shortcodes: &Shortcodes,
+) -> Result<Rendered> {
     let options = Options::ENABLE_TABLES
         | Options::ENABLE_FOOTNOTES
         | Options::ENABLE_STRIKETHROUGH
         | Options::ENABLE_TASKLISTS
         | Options::ENABLE_HEADING_ATTRIBUTES;
-    let events: Vec<(Event, std::ops::Range<usize>)> = Parser::new_ext(body, options).into_offset_iter().collect();
+    let events: Vec<(Event, std::ops::Range<usize>)> =
+        Parser::new_ext(body, options).into_offset_iter().collect();
     let line_at = |offset: usize| body_line + line_of(body, offset) - 1;
 
     let mut out: Vec<Event> = Vec::with_capacity(events.len());
@@ -68,12 +77,31 @@ pub fn render(display: &std::path::Path, body: &str, body_line: usize, shortcode
     while i < events.len() {
         let (event, range) = &events[i];
         match event {
-            Event::Start(Tag::Heading { level, id, classes, attrs }) => {
+            Event::Start(Tag::Heading {
+                level,
+                id,
+                classes,
+                attrs,
+            }) => {
                 let end = find_end(&events, i, |e| matches!(e, Event::End(TagEnd::Heading(_))));
                 let title = plain(&events[i + 1..end]);
-                let base = id.as_ref().map(|s| s.to_string()).unwrap_or_else(|| slugify(&title));
-                let id = unique_id(&mut used_ids, if base.is_empty() { "section".into() } else { base });
-                rendered.toc.push(TocEntry { level: heading_number(*level), id: id.clone(), title });
+                let base = id
+                    .as_ref()
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| slugify(&title));
+                let id = unique_id(
+                    &mut used_ids,
+                    if base.is_empty() {
+                        "section".into()
+                    } else {
+                        base
+                    },
+                );
+                rendered.toc.push(TocEntry {
+                    level: heading_number(*level),
+                    id: id.clone(),
+                    title,
+                });
                 out.push(Event::Start(Tag::Heading {
                     level: *level,
                     id: Some(CowStr::from(id)),
@@ -86,12 +114,15 @@ pub fn render(display: &std::path::Path, body: &str, body_line: usize, shortcode
             Event::Start(Tag::Paragraph) => {
                 let end = find_end(&events, i, |e| matches!(e, Event::End(TagEnd::Paragraph)));
                 let inner = &events[i + 1..end];
-                let only_text = inner.iter().all(|(e, _)| matches!(e, Event::Text(_) | Event::SoftBreak));
+                let only_text = inner
+                    .iter()
+                    .all(|(e, _)| matches!(e, Event::Text(_) | Event::SoftBreak));
                 if only_text {
                     let text = plain(inner);
                     if let Some(sc) = parse_shortcode(&text).map_err(|m| {
-                        Error::at(display, line_at(range.start), m)
-                            .hint(r#"write a shortcode on its own line as {{ query(name="NAME") }}"#)
+                        Error::at(display, line_at(range.start), m).hint(
+                            r#"write a shortcode on its own line as {{ query(name="NAME") }}"#,
+                        )
                     })? {
                         if sc.name == "query"
                             && let Some(n) = sc.arg("name")
@@ -122,8 +153,16 @@ pub fn render(display: &std::path::Path, body: &str, body_line: usize, shortcode
     Ok(rendered)
 }
 
-fn find_end(events: &[(Event, std::ops::Range<usize>)], start: usize, is_end: impl Fn(&Event) -> bool) -> usize {
-    events[start..].iter().position(|(e, _)| is_end(e)).map(|p| start + p).unwrap_or(events.len() - 1)
+fn find_end(
+    events: &[(Event, std::ops::Range<usize>)],
+    start: usize,
+    is_end: impl Fn(&Event) -> bool,
+) -> usize {
+    events[start..]
+        .iter()
+        .position(|(e, _)| is_end(e))
+        .map(|p| start + p)
+        .unwrap_or(events.len() - 1)
 }
 
 fn plain(events: &[(Event, std::ops::Range<usize>)]) -> String {
@@ -145,7 +184,11 @@ fn heading_number(level: HeadingLevel) -> u32 {
 fn unique_id(used: &mut std::collections::HashMap<String, usize>, base: String) -> String {
     let n = used.entry(base.clone()).or_insert(0);
     *n += 1;
-    if *n == 1 { base } else { format!("{base}-{}", *n - 1) }
+    if *n == 1 {
+        base
+    } else {
+        format!("{base}-{}", *n - 1)
+    }
 }
 
 /// `ETag and Last-Modified` → `etag-and-last-modified`; keeps non-ASCII letters.
@@ -173,7 +216,9 @@ pub fn parse_shortcode(text: &str) -> std::result::Result<Option<Shortcode>, Str
     };
     let inner = inner.trim();
     let Some(open) = inner.find('(') else {
-        return Err(format!("`{t}` looks like a shortcode but has no arguments in ( )"));
+        return Err(format!(
+            "`{t}` looks like a shortcode but has no arguments in ( )"
+        ));
     };
     let name = inner[..open].trim();
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -185,15 +230,29 @@ pub fn parse_shortcode(text: &str) -> std::result::Result<Option<Shortcode>, Str
     let mut args = Vec::new();
     let mut rest = args_text.trim();
     while !rest.is_empty() {
-        let eq = rest.find('=').ok_or_else(|| format!("`{t}`: arguments are written key=\"value\""))?;
+        let eq = rest
+            .find('=')
+            .ok_or_else(|| format!("`{t}`: arguments are written key=\"value\""))?;
         let key = rest[..eq].trim().to_string();
         let after = rest[eq + 1..].trim_start();
-        let quote = after.chars().next().filter(|c| *c == '"' || *c == '\'').ok_or_else(|| format!("`{t}`: the value of `{key}` must be quoted"))?;
-        let close = after[1..].find(quote).ok_or_else(|| format!("`{t}`: the value of `{key}` is not closed"))?;
+        let quote = after
+            .chars()
+            .next()
+            .filter(|c| *c == '"' || *c == '\'')
+            .ok_or_else(|| format!("`{t}`: the value of `{key}` must be quoted"))?;
+        let close = after[1..]
+            .find(quote)
+            .ok_or_else(|| format!("`{t}`: the value of `{key}` is not closed"))?;
         args.push((key, after[1..1 + close].to_string()));
-        rest = after[close + 2..].trim_start().trim_start_matches(',').trim_start();
+        rest = after[close + 2..]
+            .trim_start()
+            .trim_start_matches(',')
+            .trim_start();
     }
-    Ok(Some(Shortcode { name: name.to_string(), args }))
+    Ok(Some(Shortcode {
+        name: name.to_string(),
+        args,
+    }))
 }
 
 #[cfg(test)]
@@ -207,7 +266,13 @@ mod tests {
 
     #[test]
     fn headings_get_unique_ids_and_toc() {
-        let r = render(Path::new("a.md"), "# Hello, World!\n## ETag and Last-Modified\n## Hello World\n## Hello World\n", 1, &none).unwrap();
+        let r = render(
+            Path::new("a.md"),
+            "# Hello, World!\n## ETag and Last-Modified\n## Hello World\n## Hello World\n",
+            1,
+            &none,
+        )
+        .unwrap();
         assert!(r.html.contains(r#"<h1 id="hello-world">"#), "{}", r.html);
         assert!(r.html.contains(r#"<h2 id="etag-and-last-modified">"#));
         assert!(r.html.contains(r#"<h2 id="hello-world-1">"#));
@@ -220,14 +285,26 @@ mod tests {
     fn gfm_features_and_code_classes() {
         let md = "| a | b |\n|---|---|\n| 1 | 2 |\n\n~~old~~ new[^1]\n\n[^1]: note\n\n- [x] done\n\n```rust\nfn x() {}\n```\n";
         let r = render(Path::new("a.md"), md, 1, &none).unwrap();
-        for needle in ["<table>", "<del>old</del>", "footnote", "checkbox", r#"class="language-rust""#] {
+        for needle in [
+            "<table>",
+            "<del>old</del>",
+            "footnote",
+            "checkbox",
+            r#"class="language-rust""#,
+        ] {
             assert!(r.html.contains(needle), "missing {needle} in {}", r.html);
         }
     }
 
     #[test]
     fn escapes_code() {
-        let r = render(Path::new("a.md"), "```html\n<img src=x onerror=\"window.__xss=1\">\n```\n", 1, &none).unwrap();
+        let r = render(
+            Path::new("a.md"),
+            "```html\n<img src=x onerror=\"window.__xss=1\">\n```\n",
+            1,
+            &none,
+        )
+        .unwrap();
         assert!(r.html.contains("&lt;img src=x"), "{}", r.html);
         assert!(!r.html.contains("<img"));
     }
@@ -240,13 +317,25 @@ mod tests {
             assert_eq!(sc.arg("name"), Some("busiest_routes"));
             Ok("<table>Q</table>".to_string())
         };
-        let r = render(Path::new("a.md"), "Intro.\n\n{{ query(name=\"busiest_routes\") }}\n", 10, &f).unwrap();
+        let r = render(
+            Path::new("a.md"),
+            "Intro.\n\n{{ query(name=\"busiest_routes\") }}\n",
+            10,
+            &f,
+        )
+        .unwrap();
         assert!(r.html.contains("<table>Q</table>"), "{}", r.html);
         assert!(!r.html.contains("{{"));
         assert_eq!(*seen.lock().unwrap(), 12);
         assert_eq!(r.queries, vec!["busiest_routes"]);
         // Inside code, shortcodes stay text.
-        let r = render(Path::new("a.md"), "```\n{{ query(name=\"x\") }}\n```\n", 1, &none).unwrap();
+        let r = render(
+            Path::new("a.md"),
+            "```\n{{ query(name=\"x\") }}\n```\n",
+            1,
+            &none,
+        )
+        .unwrap();
         assert!(r.html.contains("{{ query"), "{}", r.html);
     }
 
@@ -260,7 +349,10 @@ mod tests {
 
     #[test]
     fn slugs() {
-        assert_eq!(slugify("  Cache-Control: in depth! "), "cache-control-in-depth");
+        assert_eq!(
+            slugify("  Cache-Control: in depth! "),
+            "cache-control-in-depth"
+        );
         assert_eq!(slugify("Bücher & 日本語"), "bücher-日本語");
     }
 }

@@ -43,16 +43,23 @@ impl Databases {
     pub fn open(&self, database: &str) -> std::result::Result<Connection, String> {
         let Some(path) = self.paths.get(database) else {
             let known: Vec<&str> = self.paths.keys().map(String::as_str).collect();
-            return Err(format!("there is no database `{database}` (databases: {})", known.join(", ")));
+            return Err(format!(
+                "there is no database `{database}` (databases: {})",
+                known.join(", ")
+            ));
         };
         let conn = open_read_only(path).map_err(|e| e.to_string())?;
         for (name, other) in &self.paths {
             if name != database {
-                conn.execute(&format!("ATTACH DATABASE ?1 AS {}", quote_ident(name)), [uri(other)])
-                    .map_err(|e| e.to_string())?;
+                conn.execute(
+                    &format!("ATTACH DATABASE ?1 AS {}", quote_ident(name)),
+                    [uri(other)],
+                )
+                .map_err(|e| e.to_string())?;
             }
         }
-        conn.execute_batch("PRAGMA query_only = 1").map_err(|e| e.to_string())?;
+        conn.execute_batch("PRAGMA query_only = 1")
+            .map_err(|e| e.to_string())?;
         Ok(conn)
     }
 
@@ -70,9 +77,18 @@ impl Databases {
                 truncated = true;
                 break;
             }
-            rows.push((0..n).map(|i| row.get::<_, Value>(i)).collect::<rusqlite::Result<Vec<_>>>().map_err(|e| e.to_string())?);
+            rows.push(
+                (0..n)
+                    .map(|i| row.get::<_, Value>(i))
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(|e| e.to_string())?,
+            );
         }
-        Ok(QueryResult { columns, rows, truncated })
+        Ok(QueryResult {
+            columns,
+            rows,
+            truncated,
+        })
     }
 }
 
@@ -83,7 +99,9 @@ fn uri(path: &Path) -> String {
 fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
     Connection::open_with_flags(
         uri(path),
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
 }
 
@@ -96,7 +114,7 @@ pub fn run_config_queries(
     for q in &config.queries {
         let result = dbs.run(&q.database, &q.sql).map_err(|m| {
             config
-                .error_at_key(&q.name, format!("canned query `{}` failed: {m}", q.name))
+                .error_at_query(&q.name, format!("canned query `{}` failed: {m}", q.name))
                 .hint("fix its SQL; it runs at build time against the baked databases")
         })?;
         out.insert(q.name.clone(), (result, q.description.clone()));
@@ -121,7 +139,9 @@ pub fn to_html(name: &str, result: &QueryResult, description: &str) -> String {
             match v {
                 Value::Null => h.push_str("<td class=\"null\">NULL</td>"),
                 Value::Integer(i) => h.push_str(&format!("<td class=\"num\">{i}</td>")),
-                Value::Real(f) => h.push_str(&format!("<td class=\"num\">{}</td>", format_real(*f))),
+                Value::Real(f) => {
+                    h.push_str(&format!("<td class=\"num\">{}</td>", format_real(*f)))
+                }
                 Value::Text(s) => h.push_str(&format!("<td>{}</td>", escape(s))),
                 Value::Blob(b) => h.push_str(&format!("<td class=\"blob\">{} bytes</td>", b.len())),
             }
@@ -135,17 +155,24 @@ pub fn to_html(name: &str, result: &QueryResult, description: &str) -> String {
     } else {
         format!("{rows} row{}", if rows == 1 { "" } else { "s" })
     };
-    h.push_str(&format!("<figcaption>{}{count}</figcaption></figure>", if description.is_empty() {
-        String::new()
-    } else {
-        format!("{} — ", escape(description))
-    }));
+    h.push_str(&format!(
+        "<figcaption>{}{count}</figcaption></figure>",
+        if description.is_empty() {
+            String::new()
+        } else {
+            format!("{} — ", escape(description))
+        }
+    ));
     h
 }
 
 /// Floats as SQLite prints them, but without trailing noise for whole numbers.
 pub fn format_real(f: f64) -> String {
-    if f.fract() == 0.0 && f.abs() < 1e15 { format!("{f:.1}") } else { format!("{f}") }
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        format!("{f:.1}")
+    } else {
+        format!("{f}")
+    }
 }
 
 /// HTML-escapes text for element content and quoted attributes.
@@ -185,16 +212,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a.sqlite");
         let b = dir.path().join("b.sqlite");
-        Connection::open(&a).unwrap().execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES ('<b>'), (NULL), (2.5);").unwrap();
-        Connection::open(&b).unwrap().execute_batch("CREATE TABLE u(y); INSERT INTO u VALUES (1);").unwrap();
+        Connection::open(&a)
+            .unwrap()
+            .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES ('<b>'), (NULL), (2.5);")
+            .unwrap();
+        Connection::open(&b)
+            .unwrap()
+            .execute_batch("CREATE TABLE u(y); INSERT INTO u VALUES (1);")
+            .unwrap();
         let dbs = Databases::new([("a".to_string(), a), ("b".to_string(), b)].into());
-        let r = dbs.run("a", "SELECT x, (SELECT y FROM b.u) AS y FROM t").unwrap();
+        let r = dbs
+            .run("a", "SELECT x, (SELECT y FROM b.u) AS y FROM t")
+            .unwrap();
         assert_eq!(r.columns, vec!["x", "y"]);
         assert_eq!(r.rows.len(), 3);
         let html = to_html("q", &r, "");
-        assert!(html.contains("&lt;b&gt;") && !html.contains("<b>"), "{html}");
+        assert!(
+            html.contains("&lt;b&gt;") && !html.contains("<b>"),
+            "{html}"
+        );
         assert!(html.contains("NULL") && html.contains("2.5") && html.contains("3 rows"));
         assert!(dbs.run("a", "DELETE FROM t").is_err());
-        assert!(dbs.run("zzz", "SELECT 1").unwrap_err().contains("no database"));
+        assert!(
+            dbs.run("zzz", "SELECT 1")
+                .unwrap_err()
+                .contains("no database")
+        );
     }
 }

@@ -23,22 +23,40 @@ impl Renderer {
     pub fn new(config: &Config) -> Result<Renderer> {
         let mut sources: BTreeMap<String, (PathBuf, String)> = theme::TEMPLATES
             .iter()
-            .map(|(name, src)| (name.to_string(), (PathBuf::from(format!("(built-in theme) {name}")), src.to_string())))
+            .map(|(name, src)| {
+                (
+                    name.to_string(),
+                    (
+                        PathBuf::from(format!("(built-in theme) {name}")),
+                        src.to_string(),
+                    ),
+                )
+            })
             .collect();
         let dir = config.templates_dir();
         if dir.is_dir() {
             for entry in walkdir::WalkDir::new(&dir).sort_by_file_name() {
-                let entry = entry.map_err(|e| Error::in_file(&dir, format!("cannot read templates: {e}")))?;
+                let entry = entry
+                    .map_err(|e| Error::in_file(&dir, format!("cannot read templates: {e}")))?;
                 let path = entry.path();
                 if !entry.file_type().is_file() || path.extension().is_none_or(|e| e != "html") {
                     continue;
                 }
-                let name = path.strip_prefix(&dir).expect("under dir").to_string_lossy().replace('\\', "/");
+                let name = path
+                    .strip_prefix(&dir)
+                    .expect("under dir")
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 let display = config.build.templates.join(&name);
                 let bytes = std::fs::read(path).map_err(|e| Error::io(&display, "read", e))?;
                 let src = String::from_utf8(bytes).map_err(|e| {
-                    let line = e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
-                    Error::at(&display, line, "the template is not valid UTF-8").hint("save it as UTF-8")
+                    let line = e.as_bytes()[..e.utf8_error().valid_up_to()]
+                        .iter()
+                        .filter(|&&b| b == b'\n')
+                        .count()
+                        + 1;
+                    Error::at(&display, line, "the template is not valid UTF-8")
+                        .hint("save it as UTF-8")
                 })?;
                 sources.insert(name, (display, src));
             }
@@ -47,16 +65,21 @@ impl Renderer {
         for (name, (display, src)) in &sources {
             tera::Template::new(name, None, src).map_err(|e| {
                 let text = error_chain(&e);
-                Error::at(display, parse_error_line(&text).unwrap_or(1), format!("template syntax error: {text}"))
-                    .hint("see the tera documentation for template syntax")
+                Error::at(
+                    display,
+                    parse_error_line(&text).unwrap_or(1),
+                    format!("template syntax error: {text}"),
+                )
+                .hint("see the tera documentation for template syntax")
             })?;
         }
         let mut tera = Tera::default();
         tera.autoescape_on(vec![".html"]);
-        tera.add_raw_templates(sources.iter().map(|(n, (_, s))| (n.clone(), s.clone()))).map_err(|e| {
-            Error::msg(format!("templates: {}", error_chain(&e)))
-                .hint("a template extends or includes one that does not exist")
-        })?;
+        tera.add_raw_templates(sources.iter().map(|(n, (_, s))| (n.clone(), s.clone())))
+            .map_err(|e| {
+                Error::msg(format!("templates: {}", error_chain(&e)))
+                    .hint("a template extends or includes one that does not exist")
+            })?;
         Ok(Renderer { tera, sources })
     }
 
@@ -87,7 +110,10 @@ impl Renderer {
     }
 
     fn display_of(&self, name: &str) -> PathBuf {
-        self.sources.get(name).map(|(d, _)| d.clone()).unwrap_or_else(|| PathBuf::from(name))
+        self.sources
+            .get(name)
+            .map(|(d, _)| d.clone())
+            .unwrap_or_else(|| PathBuf::from(name))
     }
 
     /// First template in `name`'s extends chain whose source mentions `needle`, with the line.
@@ -102,16 +128,22 @@ impl Renderer {
             if let Some(i) = src.lines().position(|l| l.contains(needle)) {
                 return Some((display.clone(), i + 1));
             }
-            current = src.split("{% extends \"").nth(1).and_then(|r| r.split('"').next()).map(str::to_string);
+            current = src
+                .split("{% extends \"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .map(str::to_string);
             hops += 1;
             if hops > 16 {
                 break;
             }
         }
         // Maybe it is in an included template: search them all.
-        self.sources
-            .values()
-            .find_map(|(d, s)| s.lines().position(|l| l.contains(needle)).map(|i| (d.clone(), i + 1)))
+        self.sources.values().find_map(|(d, s)| {
+            s.lines()
+                .position(|l| l.contains(needle))
+                .map(|i| (d.clone(), i + 1))
+        })
     }
 }
 

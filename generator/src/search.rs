@@ -75,7 +75,9 @@ pub fn row_documents(config: &Config, dbs: &Databases) -> Result<Vec<SearchDoc>>
     let mut docs = Vec::new();
     for st in &config.search.tables {
         let at = |msg: String| {
-            config.error_at_key(&st.table, msg).hint("[[search.tables]] names a database, a table and its columns")
+            config
+                .error_at_key(&st.table, msg)
+                .hint("[[search.tables]] names a database, a table and its columns")
         };
         let conn = dbs.open(&st.database).map_err(&at)?;
         let cols = crate::data::read_schema(&conn)
@@ -83,17 +85,32 @@ pub fn row_documents(config: &Config, dbs: &Databases) -> Result<Vec<SearchDoc>>
             .tables
             .into_iter()
             .find(|t| t.name == st.table)
-            .ok_or_else(|| at(format!("database `{}` has no table `{}`", st.database, st.table)))?
+            .ok_or_else(|| {
+                at(format!(
+                    "database `{}` has no table `{}`",
+                    st.database, st.table
+                ))
+            })?
             .columns;
         let mut wanted = vec![st.title.clone()];
         wanted.extend(st.columns.iter().filter(|c| **c != st.title).cloned());
         for c in &wanted {
             if !cols.iter().any(|col| &col.name == c) {
-                return Err(at(format!("table `{}.{}` has no column `{c}`", st.database, st.table)));
+                return Err(at(format!(
+                    "table `{}.{}` has no column `{c}`",
+                    st.database, st.table
+                )));
             }
         }
-        let list = wanted.iter().map(|c| crate::data::quote_ident(c)).collect::<Vec<_>>().join(", ");
-        let sql = format!("SELECT rowid, {list} FROM {} ORDER BY rowid", crate::data::quote_ident(&st.table));
+        let list = wanted
+            .iter()
+            .map(|c| crate::data::quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT rowid, {list} FROM {} ORDER BY rowid",
+            crate::data::quote_ident(&st.table)
+        );
         let mut stmt = conn.prepare(&sql).map_err(|e| at(e.to_string()))?;
         let section = format!("/tables/{}/{}/", st.database, st.table);
         let mut rows = stmt.query([]).map_err(|e| at(e.to_string()))?;
@@ -132,7 +149,14 @@ pub fn build_index(docs: &[SearchDoc]) -> Result<PackedIndex> {
         docstore_compress_dedicated_thread: false,
         ..IndexSettings::default()
     };
-    let index = Index::builder().schema(schema.clone()).settings(settings).create_in_ram().map_err(err)?;
+    // Keep a handle on the RAM directory: reading through the index's ManagedDirectory
+    // would strip each file's footer, which the browser's tantivy checks.
+    let ram = RamDirectory::create();
+    let index = Index::builder()
+        .schema(schema.clone())
+        .settings(settings)
+        .open_or_create(ram.clone())
+        .map_err(err)?;
     let field = |name: &str| schema.get_field(name).expect("field in schema");
     let (kind, title, headings, body, url, section, tags) = (
         field("kind"),
@@ -144,7 +168,9 @@ pub fn build_index(docs: &[SearchDoc]) -> Result<PackedIndex> {
         field("tags"),
     );
     // One worker thread: doc ids, and so the output bytes, stay the same from build to build.
-    let mut writer: IndexWriter = index.writer_with_num_threads(1, 128 * 1024 * 1024).map_err(err)?;
+    let mut writer: IndexWriter = index
+        .writer_with_num_threads(1, 128 * 1024 * 1024)
+        .map_err(err)?;
     writer.set_merge_policy(Box::new(NoMergePolicy));
     for d in docs {
         let mut doc = TantivyDocument::new();
@@ -165,16 +191,21 @@ pub fn build_index(docs: &[SearchDoc]) -> Result<PackedIndex> {
         writer.merge(&ids).wait().map_err(err)?;
     }
     writer.wait_merging_threads().map_err(err)?;
-    pack(&index)
+    pack(&index, &ram)
 }
 
 /// Packs the index's one segment, renaming it after a hash of its contents.
-fn pack(index: &Index) -> Result<PackedIndex> {
+fn pack(index: &Index, raw: &RamDirectory) -> Result<PackedIndex> {
     let err = |e: String| Error::msg(format!("search index: {e}"));
-    let metas = index.searchable_segment_metas().map_err(|e| err(e.to_string()))?;
-    let dir = index.directory();
-    let mut meta_json = String::from_utf8(dir.atomic_read(Path::new("meta.json")).map_err(|e| err(e.to_string()))?)
+    let metas = index
+        .searchable_segment_metas()
         .map_err(|e| err(e.to_string()))?;
+    let dir = index.directory();
+    let mut meta_json = String::from_utf8(
+        dir.atomic_read(Path::new("meta.json"))
+            .map_err(|e| err(e.to_string()))?,
+    )
+    .map_err(|e| err(e.to_string()))?;
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let documents = metas.iter().map(|m| m.num_docs() as u64).sum();
     for meta in &metas {
@@ -183,7 +214,7 @@ fn pack(index: &Index) -> Result<PackedIndex> {
         for path in dir.list_managed_files() {
             let name = path.to_string_lossy().to_string();
             if let Some(ext) = name.strip_prefix(&old) {
-                let file = dir.open_read(&path).map_err(|e| err(e.to_string()))?;
+                let file = raw.open_read(&path).map_err(|e| err(e.to_string()))?;
                 let bytes = file.read_bytes().map_err(|e| err(e.to_string()))?;
                 seg_files.insert(ext.to_string(), bytes.as_slice().to_vec());
             }
@@ -196,8 +227,19 @@ fn pack(index: &Index) -> Result<PackedIndex> {
             h.update(bytes);
         }
         let new = h.finalize().to_hex()[..32].to_string();
-        let hyphenated = |s: &str| format!("{}-{}-{}-{}-{}", &s[..8], &s[8..12], &s[12..16], &s[16..20], &s[20..32]);
-        meta_json = meta_json.replace(&hyphenated(&old), &hyphenated(&new)).replace(&old, &new);
+        let hyphenated = |s: &str| {
+            format!(
+                "{}-{}-{}-{}-{}",
+                &s[..8],
+                &s[8..12],
+                &s[12..16],
+                &s[16..20],
+                &s[20..32]
+            )
+        };
+        meta_json = meta_json
+            .replace(&hyphenated(&old), &hyphenated(&new))
+            .replace(&old, &new);
         for (ext, bytes) in seg_files {
             files.insert(format!("{new}{ext}"), bytes);
         }
@@ -207,14 +249,24 @@ fn pack(index: &Index) -> Result<PackedIndex> {
     for (name, bytes) in &files {
         entries.insert(
             name.clone(),
-            PackEntry::Range(ByteRange { offset: pack.len() as u64, length: bytes.len() as u64 }),
+            PackEntry::Range(ByteRange {
+                offset: pack.len() as u64,
+                length: bytes.len() as u64,
+            }),
         );
         pack.extend_from_slice(bytes);
     }
     let managed: Vec<&String> = files.keys().collect();
-    entries.insert(".managed.json".into(), PackEntry::Inline(serde_json::to_string(&managed).expect("strings serialize")));
+    entries.insert(
+        ".managed.json".into(),
+        PackEntry::Inline(serde_json::to_string(&managed).expect("strings serialize")),
+    );
     entries.insert("meta.json".into(), PackEntry::Inline(meta_json));
-    Ok(PackedIndex { pack, entries, documents })
+    Ok(PackedIndex {
+        pack,
+        entries,
+        documents,
+    })
 }
 
 /// Rebuilds an in-memory directory from a pack (used by tests and by `bake check`).
@@ -242,7 +294,11 @@ mod tests {
                 kind: "page",
                 title: format!("Page {i} about caching"),
                 headings: "Headers".into(),
-                body: if i % 2 == 0 { "CDNs cache responses at the edge".into() } else { "load balancers spread requests".into() },
+                body: if i % 2 == 0 {
+                    "CDNs cache responses at the edge".into()
+                } else {
+                    "load balancers spread requests".into()
+                },
                 url: format!("/p{i}/"),
                 section: "/".into(),
                 tags: vec!["http".into()],
@@ -262,9 +318,13 @@ mod tests {
         let reader = index.reader().unwrap();
         let searcher = reader.searcher();
         let body = index.schema().get_field("body").unwrap();
-        let q = QueryParser::for_index(&index, vec![body]).parse_query("caching").unwrap();
+        let q = QueryParser::for_index(&index, vec![body])
+            .parse_query("caching")
+            .unwrap();
         // "cache" and "caches" stem alike: every even page matches "caching".
-        let hits = searcher.search(&q, &TopDocs::with_limit(100).order_by_score()).unwrap();
+        let hits = searcher
+            .search(&q, &TopDocs::with_limit(100).order_by_score())
+            .unwrap();
         assert_eq!(hits.len(), 25);
     }
 }

@@ -13,4 +13,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 /// Static theme files (served under content-hashed names), by name.
-pub const STATIC: &[(&str, &[u8])] = &[("style.css", include_bytes!("../../templates/static/style.css"))];
+pub const STATIC: &[(&str, &[u8])] = &[(
+    "style.css",
+    include_bytes!("../../templates/static/style.css"),
+)];

@@ -199,7 +199,9 @@ impl Manifest {
             }
             for range in &file.hot {
                 if range.offset + range.length > file.size {
-                    return Err(format!("file {name}: hot range ends past the end of the file"));
+                    return Err(format!(
+                        "file {name}: hot range ends past the end of the file"
+                    ));
                 }
             }
         }
@@ -216,7 +218,9 @@ impl Manifest {
                 if let PackEntry::Range(r) = entry
                     && r.offset + r.length > pack.size
                 {
-                    return Err(format!("search: entry {path} ends past the end of the pack"));
+                    return Err(format!(
+                        "search: entry {path} ends past the end of the pack"
+                    ));
                 }
             }
         }
@@ -303,10 +307,16 @@ mod tests {
     #[test]
     fn maps_ranges_onto_parts() {
         let f = file(&[(0, 10), (10, 10), (20, 5)], 25);
-        let got: Vec<_> = Manifest::parts_for(&f, ByteRange { offset: 8, length: 14 })
-            .into_iter()
-            .map(|(p, r)| (p.offset, r.offset, r.length))
-            .collect();
+        let got: Vec<_> = Manifest::parts_for(
+            &f,
+            ByteRange {
+                offset: 8,
+                length: 14,
+            },
+        )
+        .into_iter()
+        .map(|(p, r)| (p.offset, r.offset, r.length))
+        .collect();
         assert_eq!(got, vec![(0, 8, 2), (10, 0, 10), (20, 0, 2)]);
     }
 }

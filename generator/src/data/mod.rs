@@ -39,7 +39,12 @@ struct Plan {
 }
 
 /// Bakes every database into `work_dir`, in name order.
-pub fn bake_all(config: &Config, content: &Content, work_dir: &Path, skip_bad_rows: bool) -> Result<Vec<BakedDatabase>> {
+pub fn bake_all(
+    config: &Config,
+    content: &Content,
+    work_dir: &Path,
+    skip_bad_rows: bool,
+) -> Result<Vec<BakedDatabase>> {
     let plans = plan(config, content)?;
     plans
         .iter()
@@ -55,11 +60,23 @@ fn plan(config: &Config, content: &Content) -> Result<Vec<Plan>> {
         claimed.extend(db.scripts.iter().cloned());
         claimed.extend(db.tables.values().map(|t| t.source.clone()));
     }
-    let claimed: BTreeSet<String> = claimed.iter().map(|p| p.to_string_lossy().replace('\\', "/")).collect();
+    let claimed: BTreeSet<String> = claimed
+        .iter()
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .collect();
     let mut plans: BTreeMap<String, Plan> = config
         .databases
         .iter()
-        .map(|(name, c)| (name.clone(), Plan { name: name.clone(), config: c.clone(), auto_source: None }))
+        .map(|(name, c)| {
+            (
+                name.clone(),
+                Plan {
+                    name: name.clone(),
+                    config: c.clone(),
+                    auto_source: None,
+                },
+            )
+        })
         .collect();
     for file in &content.data {
         if claimed.contains(&file.rel) {
@@ -69,11 +86,17 @@ fn plan(config: &Config, content: &Content) -> Result<Vec<Plan>> {
         let display = config.build.content.join(&file.rel);
         if let Some(other) = plans.get(&name) {
             let what = match &other.auto_source {
-                Some(f) => format!("the data file `{}`", config.build.content.join(&f.rel).display()),
+                Some(f) => format!(
+                    "the data file `{}`",
+                    config.build.content.join(&f.rel).display()
+                ),
                 None => "a database in bake.toml".to_string(),
             };
-            return Err(Error::in_file(&display, format!("would become database `{name}`, but {what} already has that name"))
-                .hint("rename one of them, or list the file under [databases.NAME] in bake.toml"));
+            return Err(Error::in_file(
+                &display,
+                format!("would become database `{name}`, but {what} already has that name"),
+            )
+            .hint("rename one of them, or list the file under [databases.NAME] in bake.toml"));
         }
         let rel = PathBuf::from(&file.rel);
         let lower = file.rel.to_ascii_lowercase();
@@ -85,7 +108,14 @@ fn plan(config: &Config, content: &Content) -> Result<Vec<Plan>> {
         } else {
             db.tables.insert(name.clone(), table_defaults(rel));
         }
-        plans.insert(name.clone(), Plan { name, config: db, auto_source: Some(file.clone()) });
+        plans.insert(
+            name.clone(),
+            Plan {
+                name,
+                config: db,
+                auto_source: Some(file.clone()),
+            },
+        );
     }
     Ok(plans.into_values().collect())
 }
@@ -107,7 +137,13 @@ fn auto_name(rel: &str) -> String {
     let stem = file.split('.').next().unwrap_or(file);
     let mut name: String = stem
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     if !name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
         name.insert(0, '_');
@@ -115,19 +151,28 @@ fn auto_name(rel: &str) -> String {
     name
 }
 
-fn bake_one(config: &Config, plan: &Plan, work_dir: &Path, skip_bad_rows: bool) -> Result<BakedDatabase> {
+fn bake_one(
+    config: &Config,
+    plan: &Plan,
+    work_dir: &Path,
+    skip_bad_rows: bool,
+) -> Result<BakedDatabase> {
     let db = &plan.config;
     let path = work_dir.join(format!("{}.sqlite", plan.name));
     let page_size = db.page_size.unwrap_or(config.page_size);
     let sql_err = |e: rusqlite::Error| Error::in_file(&path, format!("SQLite failed: {e}"));
     if let Some(base) = &db.sqlite {
         let src = resolve_in_content(config, base, &base.to_string_lossy())?;
-        std::fs::copy(&src, &path).map_err(|e| Error::io(config.build.content.join(base), "copy", e))?;
+        std::fs::copy(&src, &path)
+            .map_err(|e| Error::io(config.build.content.join(base), "copy", e))?;
         let conn = Connection::open(&path).map_err(sql_err)?;
         conn.query_row("PRAGMA quick_check", [], |r| r.get::<_, String>(0))
             .map_err(|e| {
-                Error::in_file(config.build.content.join(base), format!("is not a usable SQLite database: {e}"))
-                    .hint("check that the file is a SQLite 3 database")
+                Error::in_file(
+                    config.build.content.join(base),
+                    format!("is not a usable SQLite database: {e}"),
+                )
+                .hint("check that the file is a SQLite 3 database")
             })?;
     }
     let mut conn = Connection::open(&path).map_err(sql_err)?;
@@ -147,19 +192,30 @@ fn bake_one(config: &Config, plan: &Plan, work_dir: &Path, skip_bad_rows: bool) 
         script::run(&conn, &src, &config.build.content.join(script))?;
     }
     check_foreign_keys(config, plan, &conn)?;
-    conn.execute_batch(&format!("PRAGMA journal_mode=DELETE; PRAGMA page_size={page_size}; ANALYZE; VACUUM;"))
-        .map_err(sql_err)?;
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode=DELETE; PRAGMA page_size={page_size}; ANALYZE; VACUUM;"
+    ))
+    .map_err(sql_err)?;
     let mut schema = read_schema(&conn).map_err(sql_err)?;
     schema.file = format!("{}.sqlite", plan.name);
     drop(conn);
-    Ok(BakedDatabase { name: plan.name.clone(), path, schema, skipped_rows: skipped })
+    Ok(BakedDatabase {
+        name: plan.name.clone(),
+        path,
+        schema,
+        skipped_rows: skipped,
+    })
 }
 
 /// Where to point an error about `key` inside `[databases.NAME.tables.T]`.
 fn table_error(config: &Config, plan: &Plan, section: &str, needle: &str, msg: String) -> Error {
     match &plan.auto_source {
         Some(f) => Error::in_file(config.build.content.join(&f.rel), msg),
-        None => Error::at(&config.path, line_in_section(&config.text, section, needle), msg),
+        None => Error::at(
+            &config.path,
+            line_in_section(&config.text, section, needle),
+            msg,
+        ),
     }
 }
 
@@ -167,7 +223,10 @@ fn table_error(config: &Config, plan: &Plan, section: &str, needle: &str, msg: S
 /// if none does.
 fn line_in_section(text: &str, section: &str, needle: &str) -> usize {
     let lines: Vec<&str> = text.lines().collect();
-    let Some(start) = lines.iter().position(|l| l.trim_start().starts_with('[') && l.contains(section)) else {
+    let Some(start) = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with('[') && l.contains(section))
+    else {
         return crate::config::find_key_line(text, needle);
     };
     let quoted = format!("\"{needle}\"");
@@ -204,9 +263,19 @@ fn load_table(
             plan,
             &section,
             col,
-            format!("{what} names column `{col}`, which `{}` does not have", display.display()),
+            format!(
+                "{what} names column `{col}`, which `{}` does not have",
+                display.display()
+            ),
         )
-        .hint(format!("columns are: {}", columns.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")))
+        .hint(format!(
+            "columns are: {}",
+            columns
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
     };
     for col in tc.types.keys() {
         if !names.contains(col.as_str()) {
@@ -220,7 +289,13 @@ fn load_table(
     }
     for idx in &tc.indexes {
         if idx.is_empty() {
-            return Err(table_error(config, plan, &section, "indexes", format!("table `{table}` declares an empty index")));
+            return Err(table_error(
+                config,
+                plan,
+                &section,
+                "indexes",
+                format!("table `{table}` declares an empty index"),
+            ));
         }
         for col in idx {
             if !names.contains(col.as_str()) {
@@ -234,11 +309,24 @@ fn load_table(
                 return Err(missing(col, &format!("a foreign key of `{table}`")));
             }
         }
-        let to = if fk.to.is_empty() { &fk.columns } else { &fk.to };
+        let to = if fk.to.is_empty() {
+            &fk.columns
+        } else {
+            &fk.to
+        };
         if fk.columns.is_empty() || to.len() != fk.columns.len() {
-            return Err(table_error(config, plan, &section, "foreign_keys", format!(
-                "a foreign key of `{table}` has {} columns but references {}", fk.columns.len(), to.len()
-            )).hint("list as many columns in `to` as in `columns`"));
+            return Err(table_error(
+                config,
+                plan,
+                &section,
+                "foreign_keys",
+                format!(
+                    "a foreign key of `{table}` has {} columns but references {}",
+                    fk.columns.len(),
+                    to.len()
+                ),
+            )
+            .hint("list as many columns in `to` as in `columns`"));
         }
     }
 
@@ -253,7 +341,11 @@ fn load_table(
         ddl.push_str(&format!(", PRIMARY KEY ({})", ident_list(&tc.primary_key)));
     }
     for fk in &tc.foreign_keys {
-        let to = if fk.to.is_empty() { &fk.columns } else { &fk.to };
+        let to = if fk.to.is_empty() {
+            &fk.columns
+        } else {
+            &fk.to
+        };
         ddl.push_str(&format!(
             ", FOREIGN KEY ({}) REFERENCES {} ({})",
             ident_list(&fk.columns),
@@ -272,7 +364,10 @@ fn load_table(
     {
         let placeholders = vec!["?"; columns.len()].join(", ");
         let mut insert = tx
-            .prepare(&format!("INSERT INTO {} VALUES ({placeholders})", quote_ident(table)))
+            .prepare(&format!(
+                "INSERT INTO {} VALUES ({placeholders})",
+                quote_ident(table)
+            ))
             .map_err(|e| Error::msg(e.to_string()))?;
         let types: Vec<ColumnType> = columns.iter().map(|(_, t)| *t).collect();
         let col_names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
@@ -306,17 +401,32 @@ fn load_table(
     tx.commit().map_err(|e| Error::msg(e.to_string()))?;
     for (i, idx) in tc.indexes.iter().enumerate() {
         let name = format!("{table}_by_{}", idx.join("_"));
-        let name = if name.len() > 60 { format!("{table}_idx{i}") } else { name };
+        let name = if name.len() > 60 {
+            format!("{table}_idx{i}")
+        } else {
+            name
+        };
         conn.execute_batch(&format!(
             "CREATE INDEX {} ON {} ({})",
             quote_ident(&name),
             quote_ident(table),
             ident_list(idx)
         ))
-        .map_err(|e| table_error(config, plan, &section, "indexes", format!("cannot create index on `{table}`: {e}")))?;
+        .map_err(|e| {
+            table_error(
+                config,
+                plan,
+                &section,
+                "indexes",
+                format!("cannot create index on `{table}`: {e}"),
+            )
+        })?;
     }
     if skipped > 0 {
-        eprintln!("warning: {}: skipped {skipped} rows that did not fit their column types", display.display());
+        eprintln!(
+            "warning: {}: skipped {skipped} rows that did not fit their column types",
+            display.display()
+        );
     }
     Ok(skipped)
 }
@@ -325,8 +435,13 @@ fn load_table(
 fn check_foreign_keys(config: &Config, plan: &Plan, conn: &Connection) -> Result<()> {
     for (table, tc) in &plan.config.tables {
         for fk in &tc.foreign_keys {
-            let to = if fk.to.is_empty() { &fk.columns } else { &fk.to };
-            let cols = schema::table_columns(conn, &fk.table).map_err(|e| Error::msg(e.to_string()))?;
+            let to = if fk.to.is_empty() {
+                &fk.columns
+            } else {
+                &fk.to
+            };
+            let cols =
+                schema::table_columns(conn, &fk.table).map_err(|e| Error::msg(e.to_string()))?;
             let section = format!("tables.{table}");
             if cols.is_empty() {
                 return Err(table_error(config, plan, &section, &fk.table, format!(
@@ -337,11 +452,21 @@ fn check_foreign_keys(config: &Config, plan: &Plan, conn: &Connection) -> Result
             }
             for c in to {
                 if !cols.contains(c) {
-                    return Err(table_error(config, plan, &section, c, format!(
-                        "a foreign key of `{table}` references `{}.{c}`, which does not exist",
-                        fk.table
-                    ))
-                    .hint(format!("`{}` has columns: {}", fk.table, cols.join(", "))));
+                    return Err(table_error(
+                        config,
+                        plan,
+                        &section,
+                        c,
+                        format!(
+                            "a foreign key of `{table}` references `{}.{c}`, which does not exist",
+                            fk.table
+                        ),
+                    )
+                    .hint(format!(
+                        "`{}` has columns: {}",
+                        fk.table,
+                        cols.join(", ")
+                    )));
                 }
             }
         }
@@ -357,13 +482,19 @@ fn convert(cell: Cell, ty: ColumnType) -> std::result::Result<rusqlite::types::V
         (Cell::Int(i), ColumnType::Integer) => Ok(V::Integer(i)),
         (Cell::Int(i), ColumnType::Real) => Ok(V::Real(i as f64)),
         (Cell::Real(f), ColumnType::Real) => Ok(V::Real(f)),
-        (Cell::Real(f), ColumnType::Integer) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(V::Integer(f as i64)),
+        (Cell::Real(f), ColumnType::Integer) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+            Ok(V::Integer(f as i64))
+        }
         (Cell::Real(f), ColumnType::Integer) => Err(format!("the number {f}")),
         (Cell::Int(i), ColumnType::Text | ColumnType::Blob) => Ok(V::Text(i.to_string())),
         (Cell::Real(f), ColumnType::Text | ColumnType::Blob) => Ok(V::Text(f.to_string())),
         (Cell::Text(s), ColumnType::Text) => Ok(V::Text(s)),
         (Cell::Text(s), ColumnType::Blob) => Ok(V::Blob(s.into_bytes())),
-        (Cell::Text(s), ColumnType::Integer) => s.trim().parse::<i64>().map(V::Integer).map_err(|_| format!("`{s}`")),
+        (Cell::Text(s), ColumnType::Integer) => s
+            .trim()
+            .parse::<i64>()
+            .map(V::Integer)
+            .map_err(|_| format!("`{s}`")),
         (Cell::Text(s), ColumnType::Real) => match s.trim().parse::<f64>() {
             Ok(f) if f.is_finite() => Ok(V::Real(f)),
             _ => Err(format!("`{s}`")),
@@ -377,7 +508,10 @@ pub fn quote_ident(name: &str) -> String {
 }
 
 fn ident_list(cols: &[String]) -> String {
-    cols.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ")
+    cols.iter()
+        .map(|c| quote_ident(c))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -393,9 +527,19 @@ mod tests {
     #[test]
     fn converts_cells() {
         use rusqlite::types::Value as V;
-        assert_eq!(convert(Cell::Text("42".into()), ColumnType::Integer), Ok(V::Integer(42)));
-        assert!(convert(Cell::Text("x".into()), ColumnType::Integer).unwrap_err().contains("`x`"));
-        assert_eq!(convert(Cell::Real(2.0), ColumnType::Integer), Ok(V::Integer(2)));
+        assert_eq!(
+            convert(Cell::Text("42".into()), ColumnType::Integer),
+            Ok(V::Integer(42))
+        );
+        assert!(
+            convert(Cell::Text("x".into()), ColumnType::Integer)
+                .unwrap_err()
+                .contains("`x`")
+        );
+        assert_eq!(
+            convert(Cell::Real(2.0), ColumnType::Integer),
+            Ok(V::Integer(2))
+        );
         assert!(convert(Cell::Text("inf".into()), ColumnType::Real).is_err());
     }
 

@@ -22,6 +22,9 @@ pub enum Cell {
     Text(String),
 }
 
+/// A JSON object, as one row.
+type Object = serde_json::Map<String, serde_json::Value>;
+
 #[derive(Clone, Copy, PartialEq)]
 enum Format {
     Csv(u8),
@@ -37,7 +40,7 @@ pub struct RowSource {
     gz: bool,
     nulls: Vec<String>,
     /// A JSON array is parsed once, whole: (line, object) per element.
-    json_rows: Option<Vec<(usize, serde_json::Map<String, serde_json::Value>)>>,
+    json_rows: Option<Vec<(usize, Object)>>,
 }
 
 /// Columns with their types, in file order.
@@ -84,17 +87,25 @@ impl RowSource {
     fn reader(&self, progress: bool) -> Result<Box<dyn Read>> {
         let file = File::open(&self.path).map_err(|e| Error::io(&self.display, "open", e))?;
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let raw: Box<dyn Read> = if progress && len >= PROGRESS_MIN_BYTES && std::io::stderr().is_terminal() {
-            let bar = indicatif::ProgressBar::new(len).with_message(self.display.display().to_string());
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{msg} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+        let raw: Box<dyn Read> =
+            if progress && len >= PROGRESS_MIN_BYTES && std::io::stderr().is_terminal() {
+                let bar = indicatif::ProgressBar::new(len)
+                    .with_message(self.display.display().to_string());
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{msg} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                    )
                     .expect("valid template"),
-            );
-            Box::new(bar.wrap_read(file))
+                );
+                Box::new(bar.wrap_read(file))
+            } else {
+                Box::new(file)
+            };
+        Ok(if self.gz {
+            Box::new(flate2::read::MultiGzDecoder::new(raw))
         } else {
-            Box::new(file)
-        };
-        Ok(if self.gz { Box::new(flate2::read::MultiGzDecoder::new(raw)) } else { raw })
+            raw
+        })
     }
 
     /// Column names and types: declared ones win, the rest are inferred from every value.
@@ -137,8 +148,11 @@ impl RowSource {
                     Ok(())
                 })?;
                 if names.is_empty() {
-                    return Err(Error::in_file(&self.display, "has no rows, so its columns are unknown")
-                        .hint("add at least one object, or remove the file"));
+                    return Err(Error::in_file(
+                        &self.display,
+                        "has no rows, so its columns are unknown",
+                    )
+                    .hint("add at least one object, or remove the file"));
                 }
             }
         }
@@ -154,7 +168,11 @@ impl RowSource {
     }
 
     /// Calls `f(line, cells)` for every row, cells in the order of `columns`.
-    pub fn for_each_row(&self, columns: &[String], mut f: impl FnMut(usize, Vec<Cell>) -> Result<()>) -> Result<()> {
+    pub fn for_each_row(
+        &self,
+        columns: &[String],
+        mut f: impl FnMut(usize, Vec<Cell>) -> Result<()>,
+    ) -> Result<()> {
         match self.format {
             Format::Csv(_) => {
                 let nulls = self.nulls.clone();
@@ -163,9 +181,14 @@ impl RowSource {
                     let mut cells = Vec::with_capacity(rec.len());
                     for field in rec.iter() {
                         let s = std::str::from_utf8(field).map_err(|_| {
-                            Error::at(&display, line, "this row is not valid UTF-8").hint("save the file as UTF-8")
+                            Error::at(&display, line, "this row is not valid UTF-8")
+                                .hint("save the file as UTF-8")
                         })?;
-                        cells.push(if nulls.iter().any(|n| n == s) { Cell::Null } else { Cell::Text(s.to_string()) });
+                        cells.push(if nulls.iter().any(|n| n == s) {
+                            Cell::Null
+                        } else {
+                            Cell::Text(s.to_string())
+                        });
                     }
                     f(line, cells)
                 })
@@ -180,7 +203,9 @@ impl RowSource {
                             Some(i) => Cell::Int(i),
                             None => Cell::Real(n.as_f64().unwrap_or(f64::NAN)),
                         },
-                        Some(serde_json::Value::String(s)) if self.nulls.iter().any(|n| n == s) => Cell::Null,
+                        Some(serde_json::Value::String(s)) if self.nulls.iter().any(|n| n == s) => {
+                            Cell::Null
+                        }
                         Some(serde_json::Value::String(s)) => Cell::Text(s.clone()),
                         Some(v) => Cell::Text(v.to_string()),
                     })
@@ -191,34 +216,55 @@ impl RowSource {
     }
 
     fn csv_reader(&self, progress: bool) -> Result<csv::Reader<Box<dyn Read>>> {
-        let Format::Csv(delim) = self.format else { unreachable!("csv_reader on a JSON source") };
-        Ok(csv::ReaderBuilder::new().delimiter(delim).has_headers(true).from_reader(self.reader(progress)?))
+        let Format::Csv(delim) = self.format else {
+            unreachable!("csv_reader on a JSON source")
+        };
+        Ok(csv::ReaderBuilder::new()
+            .delimiter(delim)
+            .has_headers(true)
+            .from_reader(self.reader(progress)?))
     }
 
     fn csv_header(&self) -> Result<Vec<String>> {
         let mut rdr = self.csv_reader(false)?;
         let header = rdr.byte_headers().map_err(|e| self.csv_error(e))?.clone();
         if header.is_empty() {
-            return Err(Error::at(&self.display, 1, "the file is empty").hint("the first line must name the columns"));
+            return Err(Error::at(&self.display, 1, "the file is empty")
+                .hint("the first line must name the columns"));
         }
         let mut names = Vec::new();
         for (i, h) in header.iter().enumerate() {
             let name = std::str::from_utf8(h)
-                .map_err(|_| Error::at(&self.display, 1, "the header is not valid UTF-8").hint("save the file as UTF-8"))?
+                .map_err(|_| {
+                    Error::at(&self.display, 1, "the header is not valid UTF-8")
+                        .hint("save the file as UTF-8")
+                })?
                 .trim()
                 .trim_start_matches('\u{feff}')
                 .to_string();
-            let name = if name.is_empty() { format!("column_{}", i + 1) } else { name };
+            let name = if name.is_empty() {
+                format!("column_{}", i + 1)
+            } else {
+                name
+            };
             if names.contains(&name) {
-                return Err(Error::at(&self.display, 1, format!("column `{name}` appears twice in the header"))
-                    .hint("give every column its own name"));
+                return Err(Error::at(
+                    &self.display,
+                    1,
+                    format!("column `{name}` appears twice in the header"),
+                )
+                .hint("give every column its own name"));
             }
             names.push(name);
         }
         Ok(names)
     }
 
-    fn csv_rows(&self, progress: bool, f: &mut dyn FnMut(usize, &csv::ByteRecord) -> Result<()>) -> Result<()> {
+    fn csv_rows(
+        &self,
+        progress: bool,
+        f: &mut dyn FnMut(usize, &csv::ByteRecord) -> Result<()>,
+    ) -> Result<()> {
         let mut rdr = self.csv_reader(progress)?;
         let mut rec = csv::ByteRecord::new();
         loop {
@@ -236,7 +282,9 @@ impl RowSource {
     fn csv_error(&self, e: csv::Error) -> Error {
         let line = e.position().map(|p| p.line() as usize);
         let msg = match e.kind() {
-            csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+            csv::ErrorKind::UnequalLengths {
+                expected_len, len, ..
+            } => {
                 format!("this row has {len} fields but the header has {expected_len}")
             }
             csv::ErrorKind::Io(io) => format!("cannot read: {io}"),
@@ -246,16 +294,20 @@ impl RowSource {
             Some(l) => Error::at(&self.display, l, msg),
             None => Error::in_file(&self.display, msg),
         };
-        err.hint("every row needs as many fields as the header; quote fields that contain the delimiter")
+        err.hint(
+            "every row needs as many fields as the header; quote fields that contain the delimiter",
+        )
     }
 
-    fn read_json_array(&self) -> Result<Vec<(usize, serde_json::Map<String, serde_json::Value>)>> {
+    fn read_json_array(&self) -> Result<Vec<(usize, Object)>> {
         let mut text = String::new();
         self.reader(true)?.read_to_string(&mut text).map_err(|e| {
-            Error::in_file(&self.display, format!("cannot read: {e}")).hint("JSON files must be UTF-8")
+            Error::in_file(&self.display, format!("cannot read: {e}"))
+                .hint("JSON files must be UTF-8")
         })?;
         let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-            Error::at(&self.display, e.line(), format!("invalid JSON: {e}")).hint("check the syntax near that line")
+            Error::at(&self.display, e.line(), format!("invalid JSON: {e}"))
+                .hint("check the syntax near that line")
         })?;
         let serde_json::Value::Array(items) = value else {
             return Err(Error::at(&self.display, 1, "is not a JSON array of objects")
@@ -269,11 +321,15 @@ impl RowSource {
                 let line = lines.get(i).copied().unwrap_or(1);
                 match v {
                     serde_json::Value::Object(o) => Ok((line, o)),
-                    other => Err(Error::at(&self.display, line, format!(
-                        "element {} of the array is {}, not an object",
-                        i + 1,
-                        json_type_name(&other)
-                    ))
+                    other => Err(Error::at(
+                        &self.display,
+                        line,
+                        format!(
+                            "element {} of the array is {}, not an object",
+                            i + 1,
+                            json_type_name(&other)
+                        ),
+                    )
                     .hint("a JSON dataset is an array of objects, one object per row")),
                 }
             })
@@ -283,7 +339,7 @@ impl RowSource {
     fn json_objects(
         &self,
         progress: bool,
-        f: &mut dyn FnMut(usize, &serde_json::Map<String, serde_json::Value>) -> Result<()>,
+        f: &mut dyn FnMut(usize, &Object) -> Result<()>,
     ) -> Result<()> {
         if let Some(rows) = &self.json_rows {
             for (line, obj) in rows {
@@ -295,18 +351,25 @@ impl RowSource {
         for (i, line) in reader.lines().enumerate() {
             let n = i + 1;
             let line = line.map_err(|e| {
-                Error::at(&self.display, n, format!("cannot read: {e}")).hint("JSON Lines files must be UTF-8")
+                Error::at(&self.display, n, format!("cannot read: {e}"))
+                    .hint("JSON Lines files must be UTF-8")
             })?;
             if line.trim().is_empty() {
                 continue;
             }
-            let v: serde_json::Value = serde_json::from_str(&line)
-                .map_err(|e| Error::at(&self.display, n, format!("invalid JSON: {e}")).hint("each line must be one JSON object"))?;
+            let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| {
+                Error::at(&self.display, n, format!("invalid JSON: {e}"))
+                    .hint("each line must be one JSON object")
+            })?;
             match v {
                 serde_json::Value::Object(o) => f(n, &o)?,
                 other => {
-                    return Err(Error::at(&self.display, n, format!("this line is {}, not an object", json_type_name(&other)))
-                        .hint("each line of a .jsonl file must be one JSON object"));
+                    return Err(Error::at(
+                        &self.display,
+                        n,
+                        format!("this line is {}, not an object", json_type_name(&other)),
+                    )
+                    .hint("each line of a .jsonl file must be one JSON object"));
                 }
             }
         }
@@ -328,7 +391,8 @@ fn json_type_name(v: &serde_json::Value) -> &'static str {
 /// Line where each top-level element of a JSON array starts (the text is valid JSON).
 fn element_lines(text: &str) -> Vec<usize> {
     let mut lines = Vec::new();
-    let (mut depth, mut in_str, mut esc, mut line, mut expect) = (0usize, false, false, 1usize, false);
+    let (mut depth, mut in_str, mut esc, mut line, mut expect) =
+        (0usize, false, false, 1usize, false);
     for b in text.bytes() {
         if b == b'\n' {
             line += 1;
@@ -399,11 +463,23 @@ fn classify(s: &str) -> Kind {
         return Kind::Text;
     }
     if digits.bytes().all(|b| b.is_ascii_digit()) {
-        return if s.parse::<i64>().is_ok() { Kind::Int } else { Kind::Text };
+        return if s.parse::<i64>().is_ok() {
+            Kind::Int
+        } else {
+            Kind::Text
+        };
     }
-    let numeric_chars = digits.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'));
+    let numeric_chars = digits
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'));
     match s.parse::<f64>() {
-        Ok(f) if numeric_chars && f.is_finite() && digits.starts_with(|c: char| c.is_ascii_digit()) => Kind::Real,
+        Ok(f)
+            if numeric_chars
+                && f.is_finite()
+                && digits.starts_with(|c: char| c.is_ascii_digit()) =>
+        {
+            Kind::Real
+        }
         _ => Kind::Text,
     }
 }
@@ -442,7 +518,10 @@ mod tests {
 
     #[test]
     fn finds_element_lines() {
-        assert_eq!(element_lines("[\n {\"a\": \"[,]\"},\n 5,\n\n \"x\"\n]"), vec![2, 3, 5]);
+        assert_eq!(
+            element_lines("[\n {\"a\": \"[,]\"},\n 5,\n\n \"x\"\n]"),
+            vec![2, 3, 5]
+        );
         assert_eq!(element_lines("[]"), Vec::<usize>::new());
     }
 }

@@ -39,9 +39,16 @@ pub fn read_schema(conn: &Connection) -> rusqlite::Result<Database> {
             }
             let columns: Vec<String> = conn
                 .prepare(&format!("PRAGMA index_info({})", quote_ident(&index)))?
-                .query_map([], |r| Ok(r.get::<_, Option<String>>(2)?.unwrap_or_else(|| "<expression>".into())))?
+                .query_map([], |r| {
+                    Ok(r.get::<_, Option<String>>(2)?
+                        .unwrap_or_else(|| "<expression>".into()))
+                })?
                 .collect::<rusqlite::Result<_>>()?;
-            indexes.push(Index { name: index, columns, unique });
+            indexes.push(Index {
+                name: index,
+                columns,
+                unique,
+            });
         }
         indexes.sort_by(|a, b| a.name.cmp(&b.name));
         let mut foreign_keys: Vec<ForeignKey> = Vec::new();
@@ -52,7 +59,11 @@ pub fn read_schema(conn: &Connection) -> rusqlite::Result<Database> {
             .collect::<rusqlite::Result<_>>()?;
         for (id, table, from, to) in fk_rows {
             if id != last_id {
-                foreign_keys.push(ForeignKey { columns: vec![], table: table.clone(), to: vec![] });
+                foreign_keys.push(ForeignKey {
+                    columns: vec![],
+                    table: table.clone(),
+                    to: vec![],
+                });
                 last_id = id;
             }
             let fk = foreign_keys.last_mut().expect("pushed above");
@@ -71,9 +82,19 @@ pub fn read_schema(conn: &Connection) -> rusqlite::Result<Database> {
             }
         }
         foreign_keys.reverse(); // PRAGMA lists them last-declared first
-        tables.push(Table { name, rows, columns, indexes, foreign_keys });
+        tables.push(Table {
+            name,
+            rows,
+            columns,
+            indexes,
+            foreign_keys,
+        });
     }
-    Ok(Database { file: String::new(), page_size, tables })
+    Ok(Database {
+        file: String::new(),
+        page_size,
+        tables,
+    })
 }
 
 fn primary_key(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {

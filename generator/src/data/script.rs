@@ -47,7 +47,9 @@ fn statements(text: &str) -> Vec<(usize, String)> {
 }
 
 fn is_complete(sql: &str) -> bool {
-    let Ok(c) = std::ffi::CString::new(sql) else { return false };
+    let Ok(c) = std::ffi::CString::new(sql) else {
+        return false;
+    };
     // SAFETY: sqlite3_complete only reads the NUL-terminated string we pass.
     unsafe { rusqlite::ffi::sqlite3_complete(c.as_ptr()) != 0 }
 }

@@ -1,0 +1,544 @@
+//! Bad input, end to end: every broken file gets an error that names the file (and the line,
+//! where there is one) and says what to do; `bake build` exits non-zero; and the site that was
+//! there before is left byte-for-byte as it was, with no staging folders lying around.
+//!
+//! Each test makes a tiny valid site in a temporary folder, builds it with the real binary,
+//! snapshots `site/`, breaks one thing and builds again.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BAKE_TOML: &str = "\
+title = \"Tiny\"
+
+[databases.db.tables.t]
+source = \"data/t.csv\"
+";
+const INDEX_MD: &str = "+++\ntitle = \"Home\"\n+++\nWelcome.\n";
+const PAGE_MD: &str = "+++\ntitle = \"Page\"\n+++\nHello.\n";
+const T_CSV: &str = "n,name\n1,one\n2,two\n";
+
+/// A tiny site that has been built once, with a snapshot of that build's `site/`.
+struct Site {
+    dir: tempfile::TempDir,
+    before: BTreeMap<PathBuf, Vec<u8>>,
+}
+
+impl Site {
+    /// Writes the tiny site, builds it into `site/` and snapshots the result.
+    fn new() -> Site {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut site = Site {
+            dir,
+            before: BTreeMap::new(),
+        };
+        site.write("bake.toml", BAKE_TOML)
+            .write("content/_index.md", INDEX_MD)
+            .write("content/page.md", PAGE_MD)
+            .write("content/data/t.csv", T_CSV);
+        let out = site.bake(&[]);
+        assert!(
+            out.status.success(),
+            "the tiny site does not build:\n{}",
+            text(&out.stderr)
+        );
+        site.before = snapshot(&site.path("site"));
+        assert!(
+            site.before.contains_key(Path::new("index.html")),
+            "no index.html in {:?}",
+            site.before.keys()
+        );
+        site
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes (or replaces) a file of the site, creating its folders.
+    fn write(&self, rel: &str, bytes: impl AsRef<[u8]>) -> &Site {
+        let path = self.path(rel);
+        std::fs::create_dir_all(path.parent().expect("has a parent")).expect("create folders");
+        std::fs::write(&path, bytes).expect("write");
+        self
+    }
+
+    /// Appends text to a file of the site.
+    fn append(&self, rel: &str, more: &str) -> &Site {
+        let mut s = std::fs::read_to_string(self.path(rel)).expect("read");
+        s.push_str(more);
+        self.write(rel, s)
+    }
+
+    /// Runs `bake build --config DIR/bake.toml ARGS…` in the site's folder.
+    fn bake(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_bake"))
+            .arg("build")
+            .arg("--config")
+            .arg(self.path("bake.toml"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .expect("run bake")
+    }
+
+    /// Builds with `args`, expecting a failure that names `file` (at `line`, if given) and
+    /// changes nothing; returns stderr for further checks.
+    fn fails(&self, args: &[&str], file: &str, line: Option<usize>) -> String {
+        let out = self.bake(args);
+        let stderr = text(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "the build succeeded:\nstdout: {}\nstderr: {stderr}",
+            text(&out.stdout)
+        );
+        assert!(out.status.code().is_some(), "killed by a signal: {stderr}");
+        assert!(!stderr.contains("panicked"), "bake panicked:\n{stderr}");
+        assert!(stderr.contains("error: "), "no `error: ` in:\n{stderr}");
+        let location = match line {
+            Some(l) => format!("{file}:{l}: "),
+            None => format!("{file}: "),
+        };
+        assert!(
+            stderr.contains(&location),
+            "expected `{location}` in:\n{stderr}"
+        );
+        assert!(stderr.contains("help: "), "no `help: ` in:\n{stderr}");
+        self.assert_untouched(&stderr);
+        stderr
+    }
+
+    /// `site/` is byte-for-byte the snapshot and no staging folder was left behind.
+    fn assert_untouched(&self, stderr: &str) {
+        let after = snapshot(&self.path("site"));
+        let (before_files, after_files): (Vec<_>, Vec<_>) =
+            (self.before.keys().collect(), after.keys().collect());
+        assert_eq!(
+            before_files, after_files,
+            "site/ has other files now; stderr:\n{stderr}"
+        );
+        for (rel, bytes) in &self.before {
+            assert!(
+                after[rel] == *bytes,
+                "site/{} changed; stderr:\n{stderr}",
+                rel.display()
+            );
+        }
+        let leftovers: Vec<String> = std::fs::read_dir(self.dir.path())
+            .expect("list the site folder")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".bake-staging-") || n.starts_with(".bake-work-"))
+            .collect();
+        assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Every file under `root`: path relative to it → bytes.
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).expect("list") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let rel = path.strip_prefix(root).expect("under root").to_path_buf();
+                out.insert(rel, std::fs::read(&path).expect("read"));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+#[test]
+fn tiny_site_builds_and_rebuilds_identically() {
+    let site = Site::new();
+    for page in ["index.html", "page/index.html", "404.html", "_headers"] {
+        assert!(
+            site.before.contains_key(Path::new(page)),
+            "no {page} in {:?}",
+            site.before.keys()
+        );
+    }
+    let out = site.bake(&[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("1 databases (1 tables, 2 rows)"),
+        "{}",
+        text(&out.stdout)
+    );
+    site.assert_untouched(&text(&out.stderr));
+}
+
+// ---- front matter -------------------------------------------------------------------------
+
+#[test]
+fn malformed_toml_front_matter() {
+    let site = Site::new();
+    site.write(
+        "content/page.md",
+        "+++\nweight = 1\ntitle = Page\n+++\nHello.\n",
+    );
+    let e = site.fails(&[], "content/page.md", Some(3));
+    assert!(e.contains("TOML"), "{e}");
+}
+
+#[test]
+fn malformed_yaml_front_matter() {
+    let site = Site::new();
+    site.write(
+        "content/page.md",
+        "---\ntitle: Page\nweight: 1\ntags: x: y\n---\nHello.\n",
+    );
+    let e = site.fails(&[], "content/page.md", Some(4));
+    assert!(e.contains("YAML"), "{e}");
+    // Any line the YAML parser mentions is a line of the file too, not of the front matter.
+    assert!(e.contains("line 4 column"), "{e}");
+}
+
+#[test]
+fn unknown_template() {
+    let site = Site::new();
+    site.write(
+        "content/page.md",
+        "+++\ntitle = \"Page\"\ntemplate = \"nope.html\"\n+++\nHello.\n",
+    );
+    let e = site.fails(&[], "content/page.md", Some(3));
+    assert!(e.contains("nope.html"), "{e}");
+}
+
+// ---- templates ----------------------------------------------------------------------------
+
+#[test]
+fn template_syntax_error() {
+    let site = Site::new();
+    site.write(
+        "templates/page.html",
+        "{% extends \"base.html\" %}\n{% block content %}{{ page.title }\n{% endblock content %}\n",
+    );
+    let e = site.fails(&[], "templates/page.html", Some(2));
+    assert!(e.contains("syntax"), "{e}");
+}
+
+#[test]
+fn undefined_template_variable() {
+    let site = Site::new();
+    site.write(
+        "templates/page.html",
+        "{% extends \"base.html\" %}\n{% block content %}\n<p>{{ page.nope }}</p>\n{% endblock content %}\n",
+    );
+    let e = site.fails(&[], "templates/page.html", Some(3));
+    assert!(
+        e.contains("page.nope") && e.contains("content/page.md"),
+        "{e}"
+    );
+}
+
+// ---- invalid UTF-8 ------------------------------------------------------------------------
+
+#[test]
+fn invalid_utf8_in_markdown() {
+    let site = Site::new();
+    site.write(
+        "content/page.md",
+        b"+++\ntitle = \"Page\"\n+++\nHello \xff there.\n",
+    );
+    let e = site.fails(&[], "content/page.md", Some(4));
+    assert!(e.contains("UTF-8"), "{e}");
+}
+
+#[test]
+fn invalid_utf8_in_csv() {
+    let site = Site::new();
+    site.write("content/data/t.csv", b"n,name\n1,one\n2,tw\xffo\n");
+    let e = site.fails(&[], "content/data/t.csv", Some(3));
+    assert!(e.contains("UTF-8"), "{e}");
+}
+
+// ---- CSV ----------------------------------------------------------------------------------
+
+#[test]
+fn csv_row_with_wrong_number_of_fields() {
+    let site = Site::new();
+    site.write("content/data/t.csv", "n,name\n1,one\n2,two,three\n3,x\n");
+    let e = site.fails(&[], "content/data/t.csv", Some(3));
+    assert!(e.contains("3 fields") && e.contains("has 2"), "{e}");
+}
+
+#[test]
+fn csv_value_that_does_not_fit_its_declared_type() {
+    let site = Site::new();
+    site.append("bake.toml", "types = { n = \"integer\" }\n");
+    site.write("content/data/t.csv", "n,name\n1,one\nabc,two\n3,three\n");
+    let e = site.fails(&[], "content/data/t.csv", Some(3));
+    assert!(
+        e.contains("`n`") && e.contains("abc") && e.contains("--skip-bad-rows"),
+        "{e}"
+    );
+}
+
+#[test]
+fn skip_bad_rows_builds_and_reports_the_count() {
+    let site = Site::new();
+    site.append("bake.toml", "types = { n = \"integer\" }\n");
+    site.write(
+        "content/data/t.csv",
+        "n,name\n1,one\nabc,two\n3,three\nxyz,four\n",
+    );
+    let out = site.bake(&["--skip-bad-rows"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("2 rows)") && stdout.contains("skipped 2 rows"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("content/data/t.csv") && stderr.contains("skipped 2 rows"),
+        "{stderr}"
+    );
+}
+
+// ---- JSON and JSON Lines ------------------------------------------------------------------
+
+#[test]
+fn json_that_is_an_object_not_an_array() {
+    let site = Site::new();
+    site.write("content/data/j.json", "{\"a\": 1}\n");
+    let e = site.fails(&[], "content/data/j.json", Some(1));
+    assert!(e.contains("array of objects"), "{e}");
+}
+
+#[test]
+fn json_array_with_a_number_element() {
+    let site = Site::new();
+    site.write(
+        "content/data/j.json",
+        "[\n  {\"a\": 1},\n  5,\n  {\"a\": 2}\n]\n",
+    );
+    let e = site.fails(&[], "content/data/j.json", Some(3));
+    assert!(e.contains("a number"), "{e}");
+}
+
+#[test]
+fn jsonl_with_a_line_that_is_not_an_object() {
+    let site = Site::new();
+    site.write("content/data/j.jsonl", "{\"a\": 1}\n[1, 2]\n{\"a\": 2}\n");
+    let e = site.fails(&[], "content/data/j.jsonl", Some(2));
+    assert!(e.contains("not an object"), "{e}");
+}
+
+// ---- SQL ----------------------------------------------------------------------------------
+
+#[test]
+fn failing_sql_script() {
+    let site = Site::new();
+    site.write(
+        "content/data/s.sql",
+        "CREATE TABLE x(a);\n\nINSERT INTO nope VALUES (1);\n",
+    );
+    let e = site.fails(&[], "content/data/s.sql", Some(3));
+    assert!(e.contains("no such table: nope"), "{e}");
+}
+
+#[test]
+fn failing_canned_query_in_bake_toml() {
+    let site = Site::new();
+    site.append(
+        "bake.toml",
+        "\n[[queries]]\nname = \"broken_query\"\ndatabase = \"db\"\nsql = \"SELECT nope FROM t\"\n",
+    );
+    let e = site.fails(&[], "bake.toml", Some(7));
+    assert!(
+        e.contains("broken_query") && e.contains("no such column: nope"),
+        "{e}"
+    );
+}
+
+#[test]
+fn failing_canned_query_named_like_a_table() {
+    // `t` also appears in `[databases.db.tables.t]` on line 3: the error must point at the query.
+    let site = Site::new();
+    site.append(
+        "bake.toml",
+        "\n[[queries]]\nname = \"t\"\ndatabase = \"db\"\nsql = \"SELECT nope FROM t\"\n",
+    );
+    site.fails(&[], "bake.toml", Some(7));
+}
+
+#[test]
+fn failing_front_matter_query() {
+    let site = Site::new();
+    site.write(
+        "content/page.md",
+        "+++\ntitle = \"Page\"\n\n[queries.broken]\ndatabase = \"db\"\nsql = \"SELECT nope FROM t\"\n+++\nHello.\n\n{{ query(name=\"broken\") }}\n",
+    );
+    let e = site.fails(&[], "content/page.md", Some(4));
+    assert!(e.contains("no such column: nope"), "{e}");
+}
+
+#[test]
+fn failing_front_matter_query_that_no_shortcode_uses() {
+    let site = Site::new();
+    site.write(
+        "content/page.md",
+        "+++\ntitle = \"Page\"\n\n[queries.unused]\ndatabase = \"db\"\nsql = \"SELECT nope FROM t\"\n+++\nHello.\n",
+    );
+    let e = site.fails(&[], "content/page.md", Some(4));
+    assert!(e.contains("no such column: nope"), "{e}");
+}
+
+#[test]
+fn shortcode_naming_an_unknown_query() {
+    let site = Site::new();
+    site.write(
+        "content/page.md",
+        "+++\ntitle = \"Page\"\n+++\nHello.\n\n{{ query(name=\"ghost\") }}\n",
+    );
+    let e = site.fails(&[], "content/page.md", Some(6));
+    assert!(e.contains("ghost"), "{e}");
+}
+
+// ---- paths --------------------------------------------------------------------------------
+
+#[test]
+fn duplicate_output_paths() {
+    let site = Site::new();
+    site.write("content/a.md", "A\n")
+        .write("content/a/index.md", "B\n");
+    let e = site.fails(&[], "content/a.md", None);
+    assert!(
+        e.contains("content/a/index.md") && e.contains("a/index.html"),
+        "{e}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn symlink_leading_outside_content() {
+    let site = Site::new();
+    site.write("outside.md", "secret\n");
+    std::os::unix::fs::symlink("../outside.md", site.path("content/link.md")).expect("symlink");
+    let e = site.fails(&[], "content/link.md", None);
+    assert!(
+        e.starts_with("error: content/link.md: "),
+        "the path should be relative to the site: {e}"
+    );
+    assert!(e.contains("outside the content folder"), "{e}");
+}
+
+#[test]
+fn dotdot_path_in_a_bake_toml_source() {
+    let site = Site::new();
+    site.write("secret.csv", "x\n1\n");
+    site.write(
+        "bake.toml",
+        BAKE_TOML.replace("data/t.csv", "../secret.csv"),
+    );
+    let e = site.fails(&[], "bake.toml", Some(4));
+    assert!(
+        e.contains("../secret.csv") && e.contains("outside the content folder"),
+        "{e}"
+    );
+}
+
+// ---- schema -------------------------------------------------------------------------------
+
+#[test]
+fn index_on_a_missing_column() {
+    let site = Site::new();
+    site.append("bake.toml", "indexes = [[\"nope\"]]\n");
+    let e = site.fails(&[], "bake.toml", Some(5));
+    assert!(e.contains("`nope`") && e.contains("n, name"), "{e}");
+}
+
+#[test]
+fn foreign_key_on_a_missing_column() {
+    let site = Site::new();
+    site.append(
+        "bake.toml",
+        "foreign_keys = [{ columns = [\"nope\"], table = \"t\", to = [\"n\"] }]\n",
+    );
+    let e = site.fails(&[], "bake.toml", Some(5));
+    assert!(e.contains("`nope`") && e.contains("foreign key"), "{e}");
+}
+
+#[test]
+fn foreign_key_to_a_missing_table() {
+    let site = Site::new();
+    site.append(
+        "bake.toml",
+        "foreign_keys = [{ columns = [\"n\"], table = \"ghost\" }]\n",
+    );
+    let e = site.fails(&[], "bake.toml", Some(5));
+    assert!(e.contains("`ghost`"), "{e}");
+}
+
+// ---- bake.toml ----------------------------------------------------------------------------
+
+#[test]
+fn unknown_key_in_bake_toml() {
+    let site = Site::new();
+    site.write(
+        "bake.toml",
+        BAKE_TOML.replacen('\n', "\ncolour = \"red\"\n", 1),
+    );
+    let e = site.fails(&[], "bake.toml", Some(2));
+    assert!(e.contains("colour"), "{e}");
+}
+
+#[test]
+fn bad_toml_syntax_in_bake_toml() {
+    let site = Site::new();
+    site.write(
+        "bake.toml",
+        BAKE_TOML.replacen('\n', "\ndescription = \"oops\n", 1),
+    );
+    site.fails(&[], "bake.toml", Some(2));
+}
+
+// ---- output folder ------------------------------------------------------------------------
+
+#[test]
+fn building_into_the_site_folder_itself_is_refused() {
+    let site = Site::new();
+    let out = site.bake(&["--out", "."]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains("error: refusing to build into") && stderr.contains("help: "),
+        "{stderr}"
+    );
+    site.assert_untouched(&stderr);
+    assert!(site.path("content/page.md").is_file() && site.path("bake.toml").is_file());
+}
+
+#[test]
+fn building_into_a_folder_that_holds_the_sources_is_refused() {
+    let site = Site::new();
+    let root = site
+        .dir
+        .path()
+        .to_str()
+        .expect("UTF-8 temp path")
+        .to_string();
+    for out_dir in [root.as_str(), "content", "content/sub"] {
+        let out = site.bake(&["--out", out_dir]);
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "--out {out_dir}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(
+            stderr.contains("error: refusing to build into") && stderr.contains("help: "),
+            "{stderr}"
+        );
+        site.assert_untouched(&stderr);
+    }
+    assert!(!site.path("content/sub").exists());
+    assert!(site.path("content/page.md").is_file() && site.path("bake.toml").is_file());
+}
