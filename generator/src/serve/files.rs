@@ -61,8 +61,10 @@ pub(crate) fn resolve(root: &Path, raw: &str, query: Option<&str>) -> Target {
     };
     if meta.is_dir() {
         if !raw.ends_with('/') {
+            // One leading slash: `//host/` would send the browser to another site.
+            let path = raw.trim_start_matches('/');
             let query = query.map(|q| format!("?{q}")).unwrap_or_default();
-            return Target::Redirect(format!("{raw}/{query}"));
+            return Target::Redirect(format!("/{path}/{query}"));
         }
         return match inside(&root, &path.join("index.html")) {
             Some((index, meta)) if meta.is_file() => Target::File(index),
@@ -144,6 +146,9 @@ pub(crate) fn content_type(path: &Path) -> &'static str {
     }
 }
 
+/// A change applied to a file's bytes before they are served.
+pub(crate) type Transform = fn(&[u8]) -> Vec<u8>;
+
 /// The bytes to send for a file and their validators.
 pub(crate) struct Representation {
     source: Source,
@@ -203,7 +208,7 @@ impl Representation {
     /// never equals the raw file's: a cache holding one can't be told the other is fresh.
     pub(crate) fn open(
         path: &Path,
-        inject: Option<fn(&[u8]) -> Vec<u8>>,
+        inject: Option<Transform>,
         cache: &EtagCache,
     ) -> io::Result<Representation> {
         let mut file = File::open(path)?;
@@ -223,7 +228,9 @@ impl Representation {
         let key = file_key(&meta);
         let known = {
             let map = cache.map.lock().unwrap_or_else(|e| e.into_inner());
-            map.get(path).filter(|(k, _)| *k == key).map(|(_, e)| e.clone())
+            map.get(path)
+                .filter(|(k, _)| *k == key)
+                .map(|(_, e)| e.clone())
         };
         let etag = match known {
             Some(etag) => etag,
@@ -251,12 +258,17 @@ impl Representation {
     /// The body bytes `start..start+len`.
     async fn body(self, start: u64, len: u64) -> io::Result<Body> {
         Ok(match self.source {
-            Source::Memory(bytes) => Body::from(bytes.slice(start as usize..(start + len) as usize)),
+            Source::Memory(bytes) => {
+                Body::from(bytes.slice(start as usize..(start + len) as usize))
+            }
             Source::File(file) => {
                 let mut file = tokio::fs::File::from_std(file);
                 file.seek(SeekFrom::Start(start)).await?;
                 let reader = file.take(len);
-                Body::from_stream(tokio_util::io::ReaderStream::with_capacity(reader, 64 << 10))
+                Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+                    reader,
+                    64 << 10,
+                ))
             }
         })
     }
@@ -350,7 +362,7 @@ pub(crate) fn etag_matches(list: &str, etag: &str, weak: bool) -> bool {
     }
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -390,7 +402,7 @@ pub(crate) async fn respond(
     let ranged = match header_str(req, header::RANGE) {
         // Range is defined for GET only (RFC 9110 §14.2): HEAD gets the 200 headers.
         Some(range) if validated && method == Method::GET => {
-            if if_range_holds(req, &rep.etag, last_modified) {
+            if if_range_holds(req, &rep.etag, rep.modified) {
                 parse_range(range, rep.len)
             } else {
                 Ranged::Full
@@ -462,8 +474,9 @@ fn precondition(
 }
 
 /// If-Range (RFC 9110 §13.1.5): the Range applies only if the validator is current —
-/// an ETag by strong comparison, or a date equal to Last-Modified.
-fn if_range_holds(req: &HeaderMap, etag: &str, last_modified: Option<HttpDate>) -> bool {
+/// an ETag by strong comparison, or a date equal to Last-Modified when that date is a
+/// strong validator (the file is more than a second old, so no second write can share it).
+fn if_range_holds(req: &HeaderMap, etag: &str, modified: Option<SystemTime>) -> bool {
     let Some(value) = header_str(req, header::IF_RANGE) else {
         return req.get(header::IF_RANGE).is_none();
     };
@@ -471,8 +484,13 @@ fn if_range_holds(req: &HeaderMap, etag: &str, last_modified: Option<HttpDate>) 
     if value.starts_with('"') || value.starts_with("W/") {
         return value == etag;
     }
-    match (value.parse::<HttpDate>(), last_modified) {
-        (Ok(date), Some(lm)) => date == lm,
+    let strong = |m: SystemTime| {
+        SystemTime::now()
+            .duration_since(m)
+            .is_ok_and(|age| age >= std::time::Duration::from_secs(1))
+    };
+    match (value.parse::<HttpDate>(), modified) {
+        (Ok(date), Some(m)) => date == HttpDate::from(m) && strong(m),
         _ => false,
     }
 }
@@ -522,7 +540,10 @@ mod tests {
         assert_eq!(parse_range("bytes=a-b", 100), Full);
         assert_eq!(parse_range("items=0-1", 100), Full);
         assert_eq!(parse_range("bytes=", 100), Full);
-        assert_eq!(parse_range("bytes=99999999999999999999999-", 100), Unsatisfiable);
+        assert_eq!(
+            parse_range("bytes=99999999999999999999999-", 100),
+            Unsatisfiable
+        );
     }
 
     #[test]
@@ -559,6 +580,7 @@ mod tests {
         let r = |p: &str| resolve(&root, p, Some("q=1"));
         assert_eq!(r("/docs/"), Target::File(croot.join("docs/index.html")));
         assert_eq!(r("/docs"), Target::Redirect("/docs/?q=1".into()));
+        assert_eq!(r("//docs"), Target::Redirect("/docs/?q=1".into()));
         assert_eq!(r("/a%20b.txt"), Target::File(croot.join("a b.txt")));
         assert_eq!(r("/a%20b.txt/"), Target::NotFound);
         assert_eq!(r("/missing"), Target::NotFound);

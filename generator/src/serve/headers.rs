@@ -74,7 +74,8 @@ impl Rules {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            if line.starts_with('/') || line.starts_with("http://") || line.starts_with("https://") {
+            if line.starts_with('/') || line.starts_with("http://") || line.starts_with("https://")
+            {
                 if let Some(Some(rule)) = current.take() {
                     rules.push(rule);
                 }
@@ -211,7 +212,9 @@ fn matches(tokens: &[Token], path: &str) -> bool {
             .any(|i| matches(rest, &path[i..]))
     };
     match first {
-        Token::Literal(lit) => path.strip_prefix(lit.as_str()).is_some_and(|p| matches(rest, p)),
+        Token::Literal(lit) => path
+            .strip_prefix(lit.as_str())
+            .is_some_and(|p| matches(rest, p)),
         Token::Splat => tails(path.len(), 0),
         Token::Placeholder => tails(path.find('/').unwrap_or(path.len()), 1),
     }

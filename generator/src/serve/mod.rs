@@ -1,8 +1,8 @@
 //! `bake serve`: previews the built site as a static host would serve it.
 //!
 //! Files are resolved on every request (a rebuild swaps the whole output folder), with
-//! GET/HEAD, byte ranges, strong ETags and conditional requests ([`files`]), the site's
-//! `_headers` rules ([`headers`]), and live reload ([`reload`]). Responses are never
+//! GET/HEAD, byte ranges, strong ETags and conditional requests (`files`), the site's
+//! `_headers` rules (`headers`), and live reload (`reload`). Responses are never
 //! compressed: the browser side refuses content-encoded data.
 //!
 //! Why not tower-http's `ServeDir`: checked against its 0.6 source, it sends no ETag and
@@ -71,13 +71,14 @@ impl Default for ServeOptions {
 pub fn run(opts: ServeOptions) -> Result<()> {
     use std::io::Write;
     let handle = start(opts)?;
+    let wait_for_signal = handle.signal_waiter();
     println!(
         "Serving {} at http://{}/",
         handle.folder.display(),
         handle.addr
     );
     let _ = std::io::stdout().flush();
-    handle.wait_for_signal();
+    wait_for_signal();
     eprintln!("stopping");
     drop(handle);
     Ok(())
@@ -108,6 +109,8 @@ struct Shared {
 /// Builds (if asked), binds the port and starts serving in the background; returns once
 /// the port is listening. With `watch`, a failed first build is printed and serving goes
 /// on (the previous site, if any), waiting for a fix; without it, the error is returned.
+/// The served folder and the watched folders are fixed at start: an edit of bake.toml
+/// that moves them takes a restart.
 pub fn start(opts: ServeOptions) -> Result<ServerHandle> {
     let config = if opts.build || opts.watch || opts.out.is_none() {
         Some(Config::load(&opts.config)?)
@@ -127,7 +130,10 @@ pub fn start(opts: ServeOptions) -> Result<ServerHandle> {
             }
             Err(e) if opts.watch => {
                 eprintln!("error: {e}");
-                eprintln!("(serving what {} holds; save a fix to rebuild)", folder.display());
+                eprintln!(
+                    "(serving what {} holds; save a fix to rebuild)",
+                    folder.display()
+                );
             }
             Err(e) => return Err(e),
         }
@@ -229,29 +235,40 @@ impl ServerHandle {
         *self.shared.generation.borrow()
     }
 
-    /// Blocks until Ctrl-C (or SIGTERM on Unix).
-    fn wait_for_signal(&self) {
-        let Some(runtime) = &self.runtime else { return };
-        runtime.block_on(async {
-            let ctrl_c = async {
-                if tokio::signal::ctrl_c().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            };
+    /// Blocks until Ctrl-C (or SIGTERM on Unix). The handlers are installed before this
+    /// returns the waiting closure, so a signal sent right after the "Serving" line
+    /// (which `run` prints in between) stops the server cleanly instead of killing it.
+    fn signal_waiter(&self) -> impl FnOnce() + '_ {
+        let runtime = self
+            .runtime
+            .as_ref()
+            .expect("the runtime lives as long as the handle");
+        let signal: std::pin::Pin<Box<dyn Future<Output = ()>>> = {
+            let _entered = runtime.enter();
             #[cfg(unix)]
             {
                 use tokio::signal::unix::{SignalKind, signal};
-                match signal(SignalKind::terminate()) {
-                    Ok(mut term) => tokio::select! {
-                        _ = ctrl_c => {}
-                        _ = term.recv() => {}
-                    },
-                    Err(_) => ctrl_c.await,
+                match (
+                    signal(SignalKind::interrupt()),
+                    signal(SignalKind::terminate()),
+                ) {
+                    (Ok(mut int), Ok(mut term)) => Box::pin(async move {
+                        tokio::select! {
+                            _ = int.recv() => {}
+                            _ = term.recv() => {}
+                        }
+                    }),
+                    _ => Box::pin(std::future::pending()),
                 }
             }
             #[cfg(not(unix))]
-            ctrl_c.await;
-        });
+            Box::pin(async {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            })
+        };
+        move || runtime.block_on(signal)
     }
 }
 
@@ -284,10 +301,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response<Bod
         return reload::script();
     }
     if shared.live_reload && get && path == reload::EVENTS_PATH {
-        return reload::events(
-            shared.generation.subscribe(),
-            shared.shutdown.subscribe(),
-        );
+        return reload::events(shared.generation.subscribe(), shared.shutdown.subscribe());
     }
     let (req, _body) = req.into_parts();
     let mut response = if get {
@@ -348,7 +362,7 @@ async fn serve_file(
 /// Opens a file of the folder; HTML gets the live-reload tag when watching.
 async fn open(shared: &Arc<Shared>, file: &Path) -> std::io::Result<Representation> {
     let html = files::content_type(file).starts_with("text/html");
-    let inject = (shared.live_reload && html).then_some(reload::inject as fn(&[u8]) -> Vec<u8>);
+    let inject = (shared.live_reload && html).then_some(reload::inject as files::Transform);
     let (shared, file) = (shared.clone(), file.to_path_buf());
     tokio::task::spawn_blocking(move || Representation::open(&file, inject, &shared.etags))
         .await
@@ -358,7 +372,8 @@ async fn open(shared: &Arc<Shared>, file: &Path) -> std::io::Result<Representati
 /// 404 with the site's `404.html` if it has one, else a line of text.
 async fn not_found(shared: &Arc<Shared>, method: &Method) -> Response<Body> {
     let folder = shared.folder.clone();
-    let page = tokio::task::spawn_blocking(move || files::resolve(&folder, "/404.html", None)).await;
+    let page =
+        tokio::task::spawn_blocking(move || files::resolve(&folder, "/404.html", None)).await;
     if let Ok(Target::File(file)) = page
         && let Ok(rep) = open(shared, &file).await
     {

@@ -125,7 +125,7 @@ pub(crate) fn watch(
     let templates = Some(abs(&config.templates_dir())).filter(|t| t.is_dir());
     let served = abs(served);
 
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = mpsc::channel::<notify::Result<notify::Event>>();
     let fail = |path: &Path, e: notify::Error| {
         Error::in_file(path, format!("cannot watch for changes: {e}"))
             .hint("pass --no-watch to serve without rebuilding")
@@ -187,7 +187,9 @@ pub(crate) fn watch(
                         eprintln!("error: {e}");
                         eprintln!("(still serving the previous site; save a fix to rebuild)");
                     }
-                    Err(_) => eprintln!("error: the build panicked; still serving the previous site"),
+                    Err(_) => {
+                        eprintln!("error: the build panicked; still serving the previous site")
+                    }
                 }
             }
         })
@@ -246,6 +248,10 @@ mod tests {
         gen_tx.send_modify(|g| *g += 1);
         assert_eq!(next(&mut body).await.unwrap(), "data: 8\n\n");
         stop_tx.send_replace(true);
-        assert_eq!(next(&mut body).await, None, "the stream ends when the server stops");
+        assert_eq!(
+            next(&mut body).await,
+            None,
+            "the stream ends when the server stops"
+        );
     }
 }
