@@ -1,0 +1,643 @@
+//! The range engine: ONE block cache over every logical file of a site, shared by the SQLite
+//! VFS and the tantivy Directory.
+//!
+//! - Reads are split into fixed-size blocks (the file's `block_size`); missing blocks that sit
+//!   next to each other are fetched with one request.
+//! - Read-ahead: a read that continues where the previous read of the same file stopped
+//!   doubles how many extra blocks the next request takes, up to a cap, so a full scan costs
+//!   tens of round trips instead of hundreds.
+//! - The cache is an LRU bounded in bytes.
+//! - Every answer is checked (see [`Engine::read`]); transient failures are retried with
+//!   backoff; a per-query byte budget stops runaway queries.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::fetch::{Fetch, Request, Response};
+use crate::manifest::{ByteRange, LogicalFile, Manifest, Part};
+
+/// Engine settings.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineConfig {
+    /// Most bytes the block cache keeps.
+    pub cache_bytes: u64,
+    /// Most blocks one read-ahead adds to a request.
+    pub read_ahead_max_blocks: u64,
+    /// Retries after a network error or 5xx.
+    pub retries: u32,
+    /// First backoff in milliseconds; doubles each retry.
+    pub backoff_ms: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            cache_bytes: 64 * 1024 * 1024,
+            read_ahead_max_blocks: 256,
+            retries: 3,
+            backoff_ms: 100,
+        }
+    }
+}
+
+/// Counters returned with every answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// HTTP requests sent (retries included).
+    pub requests: u64,
+    /// Body bytes received.
+    pub bytes: u64,
+    /// Blocks served from the cache.
+    pub cache_hits: u64,
+    /// Blocks that had to be fetched.
+    pub cache_misses: u64,
+    /// Requests that had to wait for the one before (all of them, with synchronous fetches).
+    pub round_trips: u64,
+    /// Requests that were retries.
+    pub retries: u64,
+}
+
+/// Why a read failed. Every variant says what the user can do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineError {
+    /// The manifest has no such file.
+    UnknownFile(String),
+    /// A read past the end of a file.
+    OutOfBounds {
+        /// File name.
+        file: String,
+        /// First byte asked for.
+        offset: u64,
+        /// Bytes asked for.
+        len: u64,
+        /// File size.
+        size: u64,
+    },
+    /// The query would fetch more than its budget.
+    Budget {
+        /// Bytes fetched by this query so far.
+        fetched: u64,
+        /// The budget.
+        limit: u64,
+    },
+    /// An HTTP status that is neither 200 nor 206 (after retries, for 5xx).
+    Status {
+        /// Part URL.
+        url: String,
+        /// The status.
+        status: u16,
+    },
+    /// No answer after every retry.
+    Network {
+        /// Part URL.
+        url: String,
+        /// Last error.
+        message: String,
+    },
+    /// A compressed body: byte ranges of a compressed body are not the file's bytes.
+    Compressed {
+        /// Part URL.
+        url: String,
+        /// The Content-Encoding.
+        encoding: String,
+    },
+    /// The answer does not match the request (length or Content-Range).
+    Mismatch {
+        /// Part URL.
+        url: String,
+        /// What did not match.
+        detail: String,
+    },
+    /// The file on the host is not the one the manifest describes.
+    Changed {
+        /// Part URL.
+        url: String,
+        /// What changed.
+        detail: String,
+    },
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineError::UnknownFile(n) => write!(f, "the site has no data file `{n}`"),
+            EngineError::OutOfBounds {
+                file,
+                offset,
+                len,
+                size,
+            } => {
+                write!(
+                    f,
+                    "read of {len} bytes at {offset} is past the end of `{file}` ({size} bytes)"
+                )
+            }
+            EngineError::Budget { fetched, limit } => write!(
+                f,
+                "stopped after fetching {fetched} bytes: the query needs more than its budget of {limit} bytes; run it again with a higher limit"
+            ),
+            EngineError::Status { url, status } => {
+                write!(f, "the host answered {status} for {url}")
+            }
+            EngineError::Network { url, message } => write!(
+                f,
+                "no answer for {url}: {message}; check the connection and try again"
+            ),
+            EngineError::Compressed { url, encoding } => write!(
+                f,
+                "the host sent {url} compressed ({encoding}); data files must be served uncompressed — see the _headers file (no-transform)"
+            ),
+            EngineError::Mismatch { url, detail } => write!(
+                f,
+                "the host's answer for {url} does not match the request: {detail}"
+            ),
+            EngineError::Changed { url, detail } => {
+                write!(
+                    f,
+                    "the data on the host changed ({detail}) for {url}; reload the page to get the new version"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+/// Per-file state: its layout, what the host said about its parts, the read-ahead head.
+struct FileState {
+    id: u32,
+    meta: LogicalFile,
+    /// First ETag seen for each part.
+    etags: HashMap<usize, String>,
+    /// Block after the end of the previous read.
+    next_block: u64,
+    /// Blocks of read-ahead the next sequential miss adds.
+    ahead: u64,
+}
+
+/// A block's place in the cache: (file id, block number).
+type BlockKey = (u32, u64);
+
+/// LRU of blocks, bounded in bytes.
+struct BlockCache {
+    capacity: u64,
+    used: u64,
+    tick: u64,
+    /// Block → (bytes, last use).
+    blocks: HashMap<BlockKey, (Arc<[u8]>, u64)>,
+    /// Last use → block, oldest first.
+    order: BTreeMap<u64, BlockKey>,
+}
+
+impl BlockCache {
+    fn get(&mut self, key: (u32, u64)) -> Option<Arc<[u8]>> {
+        let (data, t) = self.blocks.get_mut(&key)?;
+        self.order.remove(t);
+        self.tick += 1;
+        *t = self.tick;
+        self.order.insert(self.tick, key);
+        Some(data.clone())
+    }
+
+    fn contains(&self, key: (u32, u64)) -> bool {
+        self.blocks.contains_key(&key)
+    }
+
+    fn insert(&mut self, key: (u32, u64), data: Arc<[u8]>) {
+        if let Some((old, t)) = self.blocks.remove(&key) {
+            self.used -= old.len() as u64;
+            self.order.remove(&t);
+        }
+        self.tick += 1;
+        self.used += data.len() as u64;
+        self.blocks.insert(key, (data, self.tick));
+        self.order.insert(self.tick, key);
+        while self.used > self.capacity {
+            let Some((_, victim)) = self.order.pop_first() else {
+                break;
+            };
+            if let Some((d, _)) = self.blocks.remove(&victim) {
+                self.used -= d.len() as u64;
+            }
+        }
+    }
+}
+
+/// The engine over one site's logical files.
+pub struct Engine<F> {
+    fetch: F,
+    config: EngineConfig,
+    files: HashMap<String, FileState>,
+    cache: BlockCache,
+    total: Stats,
+    query: Stats,
+    budget: Option<u64>,
+}
+
+impl<F: Fetch> Engine<F> {
+    /// An engine over the files of `manifest`, fetching through `fetch`.
+    pub fn new(fetch: F, manifest: &Manifest, config: EngineConfig) -> Engine<F> {
+        let files = manifest
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, (name, meta))| {
+                let state = FileState {
+                    id: i as u32,
+                    meta: meta.clone(),
+                    etags: HashMap::new(),
+                    next_block: u64::MAX,
+                    ahead: 0,
+                };
+                (name.clone(), state)
+            })
+            .collect();
+        Engine {
+            fetch,
+            config,
+            files,
+            cache: BlockCache {
+                capacity: config.cache_bytes,
+                used: 0,
+                tick: 0,
+                blocks: HashMap::new(),
+                order: BTreeMap::new(),
+            },
+            total: Stats::default(),
+            query: Stats::default(),
+            budget: None,
+        }
+    }
+
+    /// Starts a query: resets the per-query counters and sets its byte budget.
+    pub fn begin_query(&mut self, budget: Option<u64>) {
+        self.query = Stats::default();
+        self.budget = budget;
+    }
+
+    /// Counters since [`Engine::begin_query`].
+    pub fn query_stats(&self) -> Stats {
+        self.query
+    }
+
+    /// Counters since the engine started.
+    pub fn total_stats(&self) -> Stats {
+        self.total
+    }
+
+    /// Size of `file` in bytes.
+    pub fn size(&self, file: &str) -> Result<u64, EngineError> {
+        self.files
+            .get(file)
+            .map(|f| f.meta.size)
+            .ok_or_else(|| EngineError::UnknownFile(file.into()))
+    }
+
+    /// The fetcher.
+    pub fn fetcher(&self) -> &F {
+        &self.fetch
+    }
+
+    /// Fetches every block of `ranges` that is not cached, coalescing neighbours (hot ranges).
+    pub fn preload(&mut self, file: &str, ranges: &[ByteRange]) -> Result<(), EngineError> {
+        let st = self
+            .files
+            .get(file)
+            .ok_or_else(|| EngineError::UnknownFile(file.into()))?;
+        let bs = st.meta.block_size as u64;
+        let id = st.id;
+        let mut blocks: Vec<u64> = ranges
+            .iter()
+            .filter(|r| r.length > 0)
+            .flat_map(|r| r.offset / bs..=(r.offset + r.length - 1) / bs)
+            .filter(|b| !self.cache.contains((id, *b)))
+            .collect();
+        blocks.sort_unstable();
+        blocks.dedup();
+        for (a, b) in runs(&blocks) {
+            self.fetch_blocks(file, a, b)?;
+        }
+        Ok(())
+    }
+
+    /// Fills `buf` with the bytes of `file` starting at `offset`.
+    ///
+    /// Answers are checked: a 206 must carry `Content-Range: bytes a-b/PART_LENGTH` for exactly
+    /// the bytes asked and a body of that length; a 200 must carry exactly the whole part (a
+    /// host that ignores Range) and is cached whole; any `Content-Encoding` is refused; an ETag
+    /// that differs from the part's first one means the host's file changed.
+    pub fn read(&mut self, file: &str, offset: u64, buf: &mut [u8]) -> Result<(), EngineError> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let st = self
+            .files
+            .get_mut(file)
+            .ok_or_else(|| EngineError::UnknownFile(file.into()))?;
+        let (id, bs, size) = (st.id, st.meta.block_size as u64, st.meta.size);
+        let len = buf.len() as u64;
+        if offset + len > size {
+            return Err(EngineError::OutOfBounds {
+                file: file.into(),
+                offset,
+                len,
+                size,
+            });
+        }
+        let first = offset / bs;
+        let last = (offset + len - 1) / bs;
+        let nblocks = size.div_ceil(bs);
+        // A read that starts where the last one ended (or inside its last block) is sequential.
+        let sequential =
+            st.next_block != u64::MAX && (first == st.next_block || first + 1 == st.next_block);
+        st.ahead = if sequential {
+            (st.ahead * 2).clamp(1, self.config.read_ahead_max_blocks)
+        } else {
+            0
+        };
+        st.next_block = last + 1;
+        let ahead = st.ahead;
+
+        let missing: Vec<u64> = (first..=last)
+            .filter(|b| !self.cache.contains((id, *b)))
+            .collect();
+        let mut todo = runs(&missing);
+        if let Some(run) = todo.last_mut()
+            && run.1 == last
+        {
+            // Read ahead only into blocks that are not cached yet.
+            let mut end = last;
+            while end < last + ahead && end + 1 < nblocks && !self.cache.contains((id, end + 1)) {
+                end += 1;
+            }
+            run.1 = end;
+        }
+        let mut fetched: HashMap<u64, Arc<[u8]>> = HashMap::new();
+        for (a, b) in todo {
+            fetched.extend(self.fetch_blocks(file, a, b)?);
+        }
+        let mut pos = 0usize;
+        for block in first..=last {
+            let data = match fetched.remove(&block) {
+                Some(d) => {
+                    self.query.cache_misses += 1;
+                    self.total.cache_misses += 1;
+                    d
+                }
+                None => {
+                    self.query.cache_hits += 1;
+                    self.total.cache_hits += 1;
+                    self.cache
+                        .get((id, block))
+                        .expect("a block not fetched now was cached")
+                }
+            };
+            let block_start = block * bs;
+            let from = (offset + pos as u64 - block_start) as usize;
+            let n = (data.len() - from).min(buf.len() - pos);
+            buf[pos..pos + n].copy_from_slice(&data[from..from + n]);
+            pos += n;
+        }
+        debug_assert_eq!(pos, buf.len());
+        Ok(())
+    }
+
+    /// Fetches blocks `a..=b` of `file` (one request per part they touch), caches them and
+    /// returns them, plus any other whole blocks a 200 answer carried.
+    fn fetch_blocks(
+        &mut self,
+        file: &str,
+        a: u64,
+        b: u64,
+    ) -> Result<HashMap<u64, Arc<[u8]>>, EngineError> {
+        let st = &self.files[file];
+        let (id, bs, size) = (st.id, st.meta.block_size as u64, st.meta.size);
+        let start = a * bs;
+        let end = ((b + 1) * bs).min(size);
+        let pieces: Vec<(usize, Part, ByteRange)> = Manifest::parts_for(
+            &st.meta,
+            ByteRange {
+                offset: start,
+                length: end - start,
+            },
+        )
+        .into_iter()
+        .map(|(p, r)| {
+            (
+                st.meta
+                    .parts
+                    .iter()
+                    .position(|q| q.offset == p.offset)
+                    .expect("part of this file"),
+                p.clone(),
+                r,
+            )
+        })
+        .collect();
+        let mut bytes = Vec::with_capacity((end - start) as usize);
+        let mut out = HashMap::new();
+        for (index, part, range) in pieces {
+            let whole = range.offset == 0 && range.length == part.length;
+            let req = Request {
+                url: part.url.clone(),
+                range: if whole { None } else { Some(range) },
+            };
+            let resp = self.send(&req)?;
+            self.check_common(file, index, &part, &resp)?;
+            match resp.status {
+                206 => {
+                    let expected = format!(
+                        "bytes {}-{}/{}",
+                        range.offset,
+                        range.offset + range.length - 1,
+                        part.length
+                    );
+                    match &resp.content_range {
+                        Some(cr) if cr.trim() == expected => {}
+                        Some(cr) if !cr.trim().ends_with(&format!("/{}", part.length)) => {
+                            return Err(EngineError::Changed {
+                                url: part.url,
+                                detail: format!(
+                                    "Content-Range `{cr}`, expected a total of {}",
+                                    part.length
+                                ),
+                            });
+                        }
+                        other => {
+                            return Err(EngineError::Mismatch {
+                                url: part.url,
+                                detail: format!("Content-Range {other:?}, expected `{expected}`"),
+                            });
+                        }
+                    }
+                    if resp.body.len() as u64 != range.length {
+                        return Err(EngineError::Mismatch {
+                            url: part.url,
+                            detail: format!(
+                                "{} bytes received, {} expected",
+                                resp.body.len(),
+                                range.length
+                            ),
+                        });
+                    }
+                    bytes.extend_from_slice(&resp.body);
+                }
+                200 => {
+                    if resp.body.len() as u64 != part.length {
+                        return Err(EngineError::Changed {
+                            url: part.url,
+                            detail: format!(
+                                "200 with {} bytes, but the part has {}",
+                                resp.body.len(),
+                                part.length
+                            ),
+                        });
+                    }
+                    bytes.extend_from_slice(
+                        &resp.body[range.offset as usize..(range.offset + range.length) as usize],
+                    );
+                    // Keep every other whole block the host sent: it was paid for.
+                    let first = part.offset.div_ceil(bs);
+                    let mut blk = first;
+                    while blk * bs < part.offset + part.length {
+                        let (s, e) = (blk * bs, ((blk + 1) * bs).min(size));
+                        if (blk < a || blk > b)
+                            && e <= part.offset + part.length
+                            && !self.cache.contains((id, blk))
+                        {
+                            let data: Arc<[u8]> = resp.body
+                                [(s - part.offset) as usize..(e - part.offset) as usize]
+                                .into();
+                            self.cache.insert((id, blk), data);
+                        }
+                        blk += 1;
+                    }
+                }
+                status => {
+                    return Err(EngineError::Status {
+                        url: part.url,
+                        status,
+                    });
+                }
+            }
+        }
+        for blk in a..=b {
+            let s = ((blk - a) * bs) as usize;
+            let e = (s + bs as usize).min(bytes.len());
+            let data: Arc<[u8]> = bytes[s..e].into();
+            self.cache.insert((id, blk), data.clone());
+            out.insert(blk, data);
+        }
+        Ok(out)
+    }
+
+    /// Encoding and ETag checks common to 200 and 206.
+    fn check_common(
+        &mut self,
+        file: &str,
+        index: usize,
+        part: &Part,
+        resp: &Response,
+    ) -> Result<(), EngineError> {
+        if let Some(enc) = &resp.content_encoding
+            && !enc.trim().is_empty()
+            && !enc.trim().eq_ignore_ascii_case("identity")
+        {
+            return Err(EngineError::Compressed {
+                url: part.url.clone(),
+                encoding: enc.clone(),
+            });
+        }
+        if let Some(etag) = &resp.etag {
+            let st = self.files.get_mut(file).expect("known file");
+            match st.etags.get(&index) {
+                Some(first) if first != etag => {
+                    return Err(EngineError::Changed {
+                        url: part.url.clone(),
+                        detail: format!("ETag {first} became {etag}"),
+                    });
+                }
+                Some(_) => {}
+                None => {
+                    st.etags.insert(index, etag.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends one request with the budget check and bounded retries for transient failures.
+    fn send(&mut self, req: &Request) -> Result<Response, EngineError> {
+        let want = req.range.map(|r| r.length).unwrap_or(0);
+        if let Some(limit) = self.budget
+            && self.query.bytes + want > limit
+        {
+            return Err(EngineError::Budget {
+                fetched: self.query.bytes,
+                limit,
+            });
+        }
+        let mut attempt = 0;
+        loop {
+            for s in [&mut self.query, &mut self.total] {
+                s.requests += 1;
+                s.round_trips += 1;
+                if attempt > 0 {
+                    s.retries += 1;
+                }
+            }
+            let result = self.fetch.fetch(req);
+            let transient = match &result {
+                Ok(r) => {
+                    self.query.bytes += r.body.len() as u64;
+                    self.total.bytes += r.body.len() as u64;
+                    if matches!(r.status, 500..=599 | 429) {
+                        Some(format!("status {}", r.status))
+                    } else {
+                        None
+                    }
+                }
+                Err(e) => Some(e.0.clone()),
+            };
+            match (transient, result) {
+                (None, Ok(r)) => return Ok(r),
+                (Some(msg), result) => {
+                    if attempt >= self.config.retries {
+                        return Err(match result {
+                            Ok(r) => EngineError::Status {
+                                url: req.url.clone(),
+                                status: r.status,
+                            },
+                            Err(_) => EngineError::Network {
+                                url: req.url.clone(),
+                                message: msg,
+                            },
+                        });
+                    }
+                    self.fetch
+                        .sleep_ms(self.config.backoff_ms.saturating_mul(1 << attempt.min(16)));
+                    attempt += 1;
+                }
+                (None, Err(_)) => unreachable!("an error is always transient"),
+            }
+        }
+    }
+}
+
+/// Runs of consecutive numbers in a sorted list, as (first, last).
+fn runs(sorted: &[u64]) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for &b in sorted {
+        match out.last_mut() {
+            Some(r) if r.1 + 1 == b => r.1 = b,
+            _ => out.push((b, b)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,317 @@
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::fetch::{DirFetch, Fault, Faulty};
+use crate::manifest::MANIFEST_VERSION;
+
+const BS: u32 = 1024;
+
+/// A site folder with one logical file `f` of `size` bytes in parts of `part_blocks` blocks.
+fn site(size: usize, part_blocks: u64) -> (tempfile::TempDir, Manifest, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..size as u64)
+        .map(|i| (i.wrapping_mul(2654435761) >> 7) as u8)
+        .collect();
+    std::fs::create_dir_all(dir.path().join("_data")).unwrap();
+    let part_len = part_blocks * BS as u64;
+    let mut parts = Vec::new();
+    let mut offset = 0u64;
+    while offset < size as u64 {
+        let len = part_len.min(size as u64 - offset);
+        let url = format!("/_data/f.{}.bin", parts.len());
+        std::fs::write(
+            dir.path().join(&url[1..]),
+            &data[offset as usize..(offset + len) as usize],
+        )
+        .unwrap();
+        parts.push(Part {
+            url,
+            offset,
+            length: len,
+        });
+        offset += len;
+    }
+    let file = LogicalFile {
+        size: size as u64,
+        block_size: BS,
+        hash: String::new(),
+        parts,
+        hot: vec![],
+    };
+    let manifest = Manifest {
+        version: MANIFEST_VERSION,
+        generator: "test".into(),
+        files: BTreeMap::from([("f".to_string(), file)]),
+        databases: BTreeMap::new(),
+        search: None,
+    };
+    manifest.validate().unwrap();
+    (dir, manifest, data)
+}
+
+fn config() -> EngineConfig {
+    EngineConfig {
+        cache_bytes: 1 << 30,
+        read_ahead_max_blocks: 64,
+        retries: 2,
+        backoff_ms: 100,
+    }
+}
+
+fn read(e: &mut Engine<impl Fetch>, offset: u64, len: usize) -> Result<Vec<u8>, EngineError> {
+    let mut buf = vec![0u8; len];
+    e.read("f", offset, &mut buf)?;
+    Ok(buf)
+}
+
+#[test]
+fn reads_match_the_file_across_blocks_and_parts() {
+    let (dir, m, data) = site(50_000, 4);
+    let mut e = Engine::new(DirFetch::new(dir.path()), &m, config());
+    let mut seed = 7u64;
+    for _ in 0..300 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let off = (seed >> 33) % 50_000;
+        let len = 1 + ((seed >> 13) % 9000).min(50_000 - off - 1);
+        assert_eq!(
+            read(&mut e, off, len as usize).unwrap(),
+            data[off as usize..(off + len) as usize]
+        );
+    }
+    // The last partial block and a read of the whole file.
+    assert_eq!(read(&mut e, 49_999, 1).unwrap(), [data[49_999]]);
+    assert_eq!(read(&mut e, 0, 50_000).unwrap(), data);
+}
+
+#[test]
+fn coalesces_neighbouring_blocks_and_caches_them() {
+    let (dir, m, data) = site(64 * 1024, 64);
+    let mut e = Engine::new(DirFetch::new(dir.path()), &m, config());
+    e.begin_query(None);
+    assert_eq!(read(&mut e, 1000, 5000).unwrap(), data[1000..6000]);
+    let s = e.query_stats();
+    assert_eq!(
+        (s.requests, s.cache_misses, s.bytes),
+        (1, 6, 6 * 1024),
+        "{s:?}"
+    );
+    e.begin_query(None);
+    read(&mut e, 1000, 5000).unwrap();
+    let s = e.query_stats();
+    assert_eq!((s.requests, s.cache_hits), (0, 6));
+}
+
+#[test]
+fn a_read_spanning_two_parts_costs_one_request_per_part() {
+    let (dir, m, data) = site(16 * 1024, 4);
+    let mut e = Engine::new(DirFetch::new(dir.path()), &m, config());
+    e.begin_query(None);
+    assert_eq!(read(&mut e, 3 * 1024, 2048).unwrap(), data[3072..5120]);
+    assert_eq!(e.query_stats().requests, 2);
+}
+
+#[test]
+fn sequential_reads_double_the_read_ahead() {
+    let blocks = 1024u64;
+    let (dir, m, data) = site((blocks * BS as u64) as usize, blocks);
+    let mut e = Engine::new(DirFetch::new(dir.path()), &m, config());
+    e.begin_query(None);
+    for b in 0..blocks {
+        let got = read(&mut e, b * BS as u64, BS as usize).unwrap();
+        assert_eq!(
+            got,
+            data[(b * BS as u64) as usize..((b + 1) * BS as u64) as usize]
+        );
+    }
+    let s = e.query_stats();
+    // 1 + 2 + 3 + 5 + 9 + 17 + 33 + 65 blocks, then 65 per request: far below one per block.
+    assert!(s.requests <= 22, "{s:?}");
+    assert_eq!(s.cache_hits + s.cache_misses, blocks);
+    // A random jump resets it: the next read fetches just its block.
+    e.begin_query(None);
+    let mut fresh = Engine::new(DirFetch::new(dir.path()), &m, config());
+    fresh.begin_query(None);
+    read(&mut fresh, 500 * BS as u64, 10).unwrap();
+    read(&mut fresh, 100 * BS as u64, 10).unwrap();
+    assert_eq!(fresh.query_stats().bytes, 2 * BS as u64);
+}
+
+#[test]
+fn the_cache_stays_within_its_byte_bound() {
+    let (dir, m, data) = site(200 * 1024, 16);
+    let cfg = EngineConfig {
+        cache_bytes: 8 * 1024,
+        ..config()
+    };
+    let mut e = Engine::new(DirFetch::new(dir.path()), &m, cfg);
+    for i in 0..190u64 {
+        let off = (i * 7919) % (190 * 1024);
+        assert_eq!(
+            read(&mut e, off, 3000).unwrap(),
+            data[off as usize..off as usize + 3000]
+        );
+        assert!(
+            e.cache.used <= 8 * 1024,
+            "cache holds {} bytes",
+            e.cache.used
+        );
+    }
+}
+
+#[test]
+fn hot_ranges_preload_in_one_request() {
+    let (dir, m, _) = site(64 * 1024, 64);
+    let mut e = Engine::new(DirFetch::new(dir.path()), &m, config());
+    e.begin_query(None);
+    e.preload(
+        "f",
+        &[
+            ByteRange {
+                offset: 0,
+                length: 2048,
+            },
+            ByteRange {
+                offset: 2048,
+                length: 4096,
+            },
+        ],
+    )
+    .unwrap();
+    assert_eq!(e.query_stats().requests, 1);
+    e.begin_query(None);
+    read(&mut e, 100, 5000).unwrap();
+    assert_eq!(e.query_stats().requests, 0);
+}
+
+#[test]
+fn transient_failures_are_retried_with_backoff() {
+    let (dir, m, data) = site(8 * 1024, 8);
+    let f = Faulty::new(DirFetch::new(dir.path()));
+    f.then(Fault::Drop).then(Fault::Status(503));
+    let mut e = Engine::new(&f, &m, config());
+    e.begin_query(None);
+    assert_eq!(read(&mut e, 10, 100).unwrap(), data[10..110]);
+    let s = e.query_stats();
+    assert_eq!((s.requests, s.retries), (3, 2));
+    assert_eq!(f.slept_ms.get(), 100 + 200);
+}
+
+#[test]
+fn persistent_failures_end_in_a_clear_error() {
+    let (dir, m, _) = site(8 * 1024, 8);
+    let f = Faulty::new(DirFetch::new(dir.path()));
+    f.always(Some(Fault::Drop));
+    let mut e = Engine::new(&f, &m, config());
+    let err = read(&mut e, 0, 10).unwrap_err();
+    assert!(matches!(err, EngineError::Network { .. }), "{err}");
+    assert_eq!(e.total_stats().requests, 3, "one try and two retries");
+    assert!(err.to_string().contains("try again"));
+    f.always(Some(Fault::Status(502)));
+    assert!(matches!(
+        read(&mut e, 0, 10).unwrap_err(),
+        EngineError::Status { status: 502, .. }
+    ));
+    f.always(Some(Fault::Status(404)));
+    let before = e.total_stats().requests;
+    assert!(matches!(
+        read(&mut e, 0, 10).unwrap_err(),
+        EngineError::Status { status: 404, .. }
+    ));
+    assert_eq!(e.total_stats().requests, before + 1, "a 404 is not retried");
+}
+
+#[test]
+fn a_host_that_ignores_range_still_works_and_the_part_is_kept_whole() {
+    let (dir, m, data) = site(32 * 1024, 8);
+    let f = Faulty::new(DirFetch::new(dir.path()));
+    f.always(Some(Fault::IgnoreRange));
+    let mut e = Engine::new(&f, &m, config());
+    e.begin_query(None);
+    assert_eq!(read(&mut e, 1500, 100).unwrap(), data[1500..1600]);
+    assert_eq!(e.query_stats().bytes, 8 * 1024, "the whole part came back");
+    e.begin_query(None);
+    assert_eq!(read(&mut e, 7000, 1000).unwrap(), data[7000..8000]);
+    assert_eq!(
+        e.query_stats().requests,
+        0,
+        "the rest of the part was cached"
+    );
+}
+
+#[test]
+fn spoiled_answers_are_errors_never_data() {
+    let (dir, m, _) = site(8 * 1024, 8);
+    type Check = fn(&EngineError) -> bool;
+    let cases: Vec<(Fault, Check)> = vec![
+        (Fault::Truncate(10), |e| {
+            matches!(e, EngineError::Mismatch { .. })
+        }),
+        (Fault::Compress, |e| {
+            matches!(e, EngineError::Compressed { .. })
+        }),
+        (Fault::WrongTotal, |e| {
+            matches!(e, EngineError::Changed { .. })
+        }),
+        (Fault::ShortWhole(100), |e| {
+            matches!(e, EngineError::Changed { .. })
+        }),
+    ];
+    for (fault, expected) in cases {
+        let f = Faulty::new(DirFetch::new(dir.path()));
+        f.then(fault.clone());
+        let mut e = Engine::new(&f, &m, config());
+        let err = read(&mut e, 0, 10).unwrap_err();
+        assert!(expected(&err), "{fault:?} gave {err:?}");
+        // Nothing was cached from the bad answer: a good answer is fetched next time.
+        assert_eq!(read(&mut e, 0, 10).unwrap().len(), 10);
+    }
+}
+
+#[test]
+fn a_changed_etag_is_detected() {
+    let (dir, m, _) = site(8 * 1024, 8);
+    let f = Faulty::new(DirFetch::new(dir.path()));
+    let mut e = Engine::new(&f, &m, config());
+    read(&mut e, 0, 10).unwrap();
+    f.then(Fault::ChangeEtag);
+    let err = read(&mut e, 5000, 10).unwrap_err();
+    assert!(matches!(err, EngineError::Changed { .. }), "{err}");
+    assert!(err.to_string().contains("reload"));
+}
+
+#[test]
+fn the_budget_stops_a_query_and_says_how_much_it_fetched() {
+    let (dir, m, _) = site(64 * 1024, 64);
+    let mut e = Engine::new(DirFetch::new(dir.path()), &m, config());
+    e.begin_query(Some(4 * 1024));
+    read(&mut e, 0, 2048).unwrap();
+    let err = read(&mut e, 10 * 1024, 8 * 1024).unwrap_err();
+    assert_eq!(
+        err,
+        EngineError::Budget {
+            fetched: 2048,
+            limit: 4096
+        }
+    );
+    assert!(err.to_string().contains("higher limit"));
+    e.begin_query(Some(1 << 20));
+    read(&mut e, 10 * 1024, 8 * 1024).unwrap();
+}
+
+#[test]
+fn bad_reads_are_errors() {
+    let (dir, m, _) = site(4096, 4);
+    let mut e = Engine::new(DirFetch::new(dir.path()), &m, config());
+    assert!(matches!(
+        read(&mut e, 4000, 200).unwrap_err(),
+        EngineError::OutOfBounds { .. }
+    ));
+    let mut buf = [0u8; 4];
+    assert_eq!(
+        e.read("nope", 0, &mut buf).unwrap_err(),
+        EngineError::UnknownFile("nope".into())
+    );
+    assert!(e.fetcher().log.borrow().is_empty());
+}
