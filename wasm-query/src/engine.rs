@@ -12,12 +12,21 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
 use crate::fetch::{Fetch, Request, Response};
 use crate::manifest::{ByteRange, LogicalFile, Manifest, Part};
+
+/// The one engine of a Worker, shared by the SQLite VFS and the tantivy Directory (so both
+/// use ONE cache). A Mutex because tantivy wants `Send + Sync`; nothing ever contends for it.
+pub type SharedEngine = Arc<Mutex<Engine<Box<dyn Fetch + Send>>>>;
+
+/// Wraps an engine for sharing.
+pub fn shared(engine: Engine<Box<dyn Fetch + Send>>) -> SharedEngine {
+    Arc::new(Mutex::new(engine))
+}
 
 /// Engine settings.
 #[derive(Debug, Clone, Copy)]

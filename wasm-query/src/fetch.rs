@@ -55,6 +55,15 @@ impl<T: Fetch + ?Sized> Fetch for &T {
     }
 }
 
+impl<T: Fetch + ?Sized> Fetch for Box<T> {
+    fn fetch(&self, req: &Request) -> Result<Response, NetworkError> {
+        (**self).fetch(req)
+    }
+    fn sleep_ms(&self, ms: u32) {
+        (**self).sleep_ms(ms)
+    }
+}
+
 /// Serves parts from a built site folder the way a Range-honouring host does.
 #[derive(Debug, Clone)]
 pub struct DirFetch {
