@@ -204,8 +204,13 @@ pub struct SiteContext {
     pub sections: Vec<Link>,
     /// All tags, by name.
     pub tags: Vec<TagLink>,
-    /// Hashed URLs of theme assets (`css`).
+    /// Hashed URLs of theme assets: `css`, `js`, `worker`, `search_page`, `sql_page`,
+    /// `table_page`, and of the browser modules: `search_js`, `search_wasm`, `sql_js`, `sql_wasm`.
     pub assets: BTreeMap<String, String>,
+    /// Whether the site has a search index (the header shows a search box).
+    pub search: bool,
+    /// Names of the baked databases (the header links to the SQL console).
+    pub databases: Vec<String>,
     /// Hashed URL of the data manifest, if the site has data or search.
     pub manifest_url: Option<String>,
     /// `bake VERSION`.

@@ -1,0 +1,103 @@
+// The SQL console (/sql/): run one statement over HTTP Range, show rows, stats, errors,
+// downloads; cancel; run again with a higher byte budget when the budget stopped a query.
+const { el, cellText, statsText } = window.bake.ui;
+const MB = 1024 * 1024;
+
+const form = document.getElementById("sql-form");
+const db = document.getElementById("sql-db");
+const text = document.getElementById("sql-text");
+const runButton = document.getElementById("sql-run");
+const cancelButton = document.getElementById("sql-cancel");
+const stats = document.getElementById("sql-stats");
+const errorBox = document.getElementById("sql-error");
+const result = document.getElementById("sql-result");
+const downloads = document.getElementById("sql-downloads");
+let budget = 64 * MB;
+let last = null;
+
+function csv(res) {
+  const quote = (v) => {
+    const s = v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v);
+    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  return [res.columns, ...res.rows].map((r) => r.map(quote).join(",")).join("\r\n") + "\r\n";
+}
+
+function setDownload(id, body, type) {
+  const a = document.getElementById(id);
+  if (a.href.startsWith("blob:")) URL.revokeObjectURL(a.href);
+  a.href = URL.createObjectURL(new Blob([body], { type }));
+}
+
+function showError(message, retryWithMore) {
+  errorBox.replaceChildren(el("strong", { text: "Error: " }), document.createTextNode(message));
+  if (retryWithMore) {
+    const again = el("button", { type: "button", class: "retry", text: `Run again with a ${Math.round((budget * 4) / MB)} MB limit` });
+    again.addEventListener("click", () => {
+      budget *= 4;
+      run();
+    });
+    errorBox.append(" ", again);
+  }
+  errorBox.hidden = false;
+}
+
+async function run() {
+  const sql = text.value.trim();
+  if (!sql) return;
+  errorBox.hidden = true;
+  runButton.disabled = true;
+  cancelButton.hidden = false;
+  stats.textContent = "Running…";
+  const url = new URL(location.href);
+  url.searchParams.set("db", db.value);
+  url.searchParams.set("sql", sql);
+  history.replaceState(null, "", url);
+  try {
+    const res = await window.bake.sql(db.value, sql, null, { budget, maxRows: 10000 });
+    last = res;
+    const table = el("table", { class: "result" },
+      el("thead", {}, el("tr", {}, ...res.columns.map((c) => el("th", { scope: "col", text: c })))),
+      el("tbody", {}, ...res.rows.map((row) => el("tr", {}, ...row.map((v) => el("td", {
+        class: v === null ? "null" : typeof v === "number" ? "num" : null, text: cellText(v),
+      }))))));
+    result.replaceChildren(table);
+    stats.textContent = `${res.rows.length}${res.truncated ? "+" : ""} row${res.rows.length === 1 ? "" : "s"} · ${statsText(res.stats)}`;
+    setDownload("dl-csv", csv(res), "text/csv");
+    setDownload("dl-json", JSON.stringify({ columns: res.columns, rows: res.rows }), "application/json");
+    downloads.hidden = false;
+  } catch (e) {
+    stats.textContent = "";
+    if (e.kind !== "cancelled") showError(e.message, e.kind === "budget");
+    else showError("Cancelled. The query engine was restarted; run it again when you like.");
+  } finally {
+    runButton.disabled = false;
+    cancelButton.hidden = true;
+  }
+}
+
+form.addEventListener("submit", (e) => {
+  e.preventDefault();
+  run();
+});
+text.addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+    e.preventDefault();
+    run();
+  }
+});
+cancelButton.addEventListener("click", () => window.bake.cancel());
+for (const b of document.querySelectorAll("button[data-sql]")) {
+  b.addEventListener("click", () => {
+    db.value = b.dataset.db;
+    text.value = b.dataset.sql;
+    run();
+  });
+}
+
+const params = new URLSearchParams(location.search);
+if (params.get("sql")) {
+  if (params.get("db")) db.value = params.get("db");
+  text.value = params.get("sql");
+  run();
+}
