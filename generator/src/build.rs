@@ -332,7 +332,16 @@ fn write_data(
         search: None,
     };
     for db in dbs {
-        let file = output.split_file(&db.schema.file, &db.path, db.schema.page_size, part_size)?;
+        let mut file =
+            output.split_file(&db.schema.file, &db.path, db.schema.page_size, part_size)?;
+        // The hot pages, concatenated in order, as the sidecar `NAME.sqlite.hot`: one request.
+        let sidecar = read_ranges(&db.path, &db.hot)?;
+        if !sidecar.is_empty() {
+            let name = format!("{}.hot", db.schema.file);
+            let hot_file = output.split_bytes(&name, &sidecar, db.schema.page_size, part_size)?;
+            manifest.files.insert(name, hot_file);
+            file.hot = db.hot.clone();
+        }
         manifest.files.insert(db.schema.file.clone(), file);
         manifest
             .databases
@@ -524,6 +533,22 @@ fn render_data_pages(
                 finish(renderer.render("table.html", &ctx, generated)?),
             ));
         }
+    }
+    Ok(out)
+}
+
+/// The bytes of `ranges` of the file at `path`, concatenated.
+fn read_ranges(path: &Path, ranges: &[wasm_query::manifest::ByteRange]) -> Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
+    let mut out = vec![0u8; ranges.iter().map(|r| r.length as usize).sum()];
+    let mut at = 0;
+    for r in ranges {
+        file.seek(SeekFrom::Start(r.offset))
+            .map_err(|e| Error::io(path, "read", e))?;
+        file.read_exact(&mut out[at..at + r.length as usize])
+            .map_err(|e| Error::io(path, "read", e))?;
+        at += r.length as usize;
     }
     Ok(out)
 }

@@ -185,6 +185,8 @@ struct FileState {
     next_block: u64,
     /// Blocks of read-ahead the next sequential miss adds.
     ahead: u64,
+    /// Whether the hot ranges were preloaded.
+    hot_loaded: bool,
 }
 
 /// A block's place in the cache: (file id, block number).
@@ -260,6 +262,7 @@ impl<F: Fetch> Engine<F> {
                     etags: HashMap::new(),
                     next_block: u64::MAX,
                     ahead: 0,
+                    hot_loaded: false,
                 };
                 (name.clone(), state)
             })
@@ -328,6 +331,42 @@ impl<F: Fetch> Engine<F> {
         blocks.dedup();
         for (a, b) in runs(&blocks) {
             self.fetch_blocks(file, a, b)?;
+        }
+        Ok(())
+    }
+
+    /// Preloads the manifest's hot ranges of `file`, once. With a sidecar (`FILE.hot`, the
+    /// hot ranges' bytes concatenated in order) that is one request for all of them, filed
+    /// into the cache as blocks of `file`; without one, the ranges are fetched coalesced.
+    pub fn preload_hot(&mut self, file: &str) -> Result<(), EngineError> {
+        let st = self
+            .files
+            .get_mut(file)
+            .ok_or_else(|| EngineError::UnknownFile(file.into()))?;
+        if st.hot_loaded || st.meta.hot.is_empty() {
+            return Ok(());
+        }
+        st.hot_loaded = true;
+        let (id, bs, hot) = (st.id, st.meta.block_size as u64, st.meta.hot.clone());
+        let sidecar = format!("{file}.hot");
+        let Ok(size) = self.size(&sidecar) else {
+            return self.preload(file, &hot);
+        };
+        let total: u64 = hot.iter().map(|r| r.length).sum();
+        let aligned = hot.iter().all(|r| r.offset % bs == 0 && r.length % bs == 0);
+        if size != total || !aligned {
+            return self.preload(file, &hot);
+        }
+        let mut bytes = vec![0u8; size as usize];
+        self.read(&sidecar, 0, &mut bytes)?;
+        let mut at = 0usize;
+        for r in &hot {
+            for k in 0..r.length / bs {
+                let block = r.offset / bs + k;
+                let data: Arc<[u8]> = bytes[at..at + bs as usize].into();
+                self.cache.insert((id, block), data);
+                at += bs as usize;
+            }
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! becomes one SQLite file with typed columns, declared indexes and foreign keys,
 //! the configured page size, `journal_mode=DELETE`, ANALYZE and VACUUM.
 
+mod hot;
 mod rows;
 mod schema;
 mod script;
@@ -28,6 +29,8 @@ pub struct BakedDatabase {
     pub schema: wasm_query::manifest::Database,
     /// Rows skipped because they did not fit (with `skip_bad_rows`).
     pub skipped_rows: u64,
+    /// Pages worth preloading: page 1, B-tree roots and interior pages.
+    pub hot: Vec<wasm_query::manifest::ByteRange>,
 }
 
 /// What a database is made of, after auto-discovery.
@@ -198,12 +201,25 @@ fn bake_one(
     .map_err(sql_err)?;
     let mut schema = read_schema(&conn).map_err(sql_err)?;
     schema.file = format!("{}.sqlite", plan.name);
+    let roots: Vec<u64> = conn
+        .prepare("SELECT rootpage FROM sqlite_schema WHERE rootpage > 0")
+        .and_then(|mut st| {
+            st.query_map([], |r| r.get::<_, i64>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(sql_err)?
+        .into_iter()
+        .map(|r| r as u64)
+        .collect();
     drop(conn);
+    let hot = hot::hot_ranges(&path, schema.page_size, &roots)
+        .map_err(|e| Error::io(&path, "read", e))?;
     Ok(BakedDatabase {
         name: plan.name.clone(),
         path,
         schema,
         skipped_rows: skipped,
+        hot,
     })
 }
 

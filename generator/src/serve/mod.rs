@@ -104,7 +104,12 @@ struct Shared {
     shutdown: watch::Sender<bool>,
     headers: headers::HeadersFile,
     etags: EtagCache,
+    /// The latest requests (`GET /path bytes=a-b`), for tests and debugging.
+    log: std::sync::Mutex<std::collections::VecDeque<String>>,
 }
+
+/// Requests remembered by [`ServerHandle::requests`].
+const LOG_LIMIT: usize = 10_000;
 
 /// Builds (if asked), binds the port and starts serving in the background; returns once
 /// the port is listening. With `watch`, a failed first build is printed and serving goes
@@ -162,6 +167,7 @@ pub fn start(opts: ServeOptions) -> Result<ServerHandle> {
         shutdown: watch::Sender::new(false),
         headers: Default::default(),
         etags: Default::default(),
+        log: Default::default(),
     });
 
     let server = {
@@ -226,6 +232,17 @@ impl ServerHandle {
     /// Tells every open page to reload (what a successful rebuild does).
     pub fn reload(&self) {
         self.shared.generation.send_modify(|g| *g += 1);
+    }
+
+    /// The latest requests served, oldest first, as `METHOD /path [Range]` (at most 10,000).
+    pub fn requests(&self) -> Vec<String> {
+        self.shared
+            .log
+            .lock()
+            .expect("log lock")
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// The current build generation: 0 at start, +1 per successful rebuild or [`reload`].
@@ -297,6 +314,21 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response<Bod
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let get = method == Method::GET || method == Method::HEAD;
+    {
+        let range = req
+            .headers()
+            .get(header::RANGE)
+            .and_then(|v| v.to_str().ok());
+        let line = match range {
+            Some(r) => format!("{method} {path} {r}"),
+            None => format!("{method} {path}"),
+        };
+        let mut log = shared.log.lock().expect("log lock");
+        if log.len() == LOG_LIMIT {
+            log.pop_front();
+        }
+        log.push_back(line);
+    }
     if shared.live_reload && get && path == reload::SCRIPT_PATH {
         return reload::script();
     }

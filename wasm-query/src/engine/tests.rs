@@ -315,3 +315,62 @@ fn bad_reads_are_errors() {
     );
     assert!(e.fetcher().log.borrow().is_empty());
 }
+
+#[test]
+fn a_hot_sidecar_preloads_scattered_blocks_in_one_request() {
+    let (dir, mut m, data) = site(64 * 1024, 16);
+    let hot = vec![
+        ByteRange {
+            offset: 0,
+            length: 1024,
+        },
+        ByteRange {
+            offset: 20 * 1024,
+            length: 2048,
+        },
+        ByteRange {
+            offset: 50 * 1024,
+            length: 1024,
+        },
+    ];
+    let mut sidecar = Vec::new();
+    for r in &hot {
+        sidecar.extend_from_slice(&data[r.offset as usize..(r.offset + r.length) as usize]);
+    }
+    std::fs::write(dir.path().join("_data/f.hot.0.bin"), &sidecar).unwrap();
+    m.files.get_mut("f").unwrap().hot = hot;
+    let part = Part {
+        url: "/_data/f.hot.0.bin".into(),
+        offset: 0,
+        length: sidecar.len() as u64,
+    };
+    let side = LogicalFile {
+        size: sidecar.len() as u64,
+        block_size: BS,
+        hash: String::new(),
+        parts: vec![part],
+        hot: vec![],
+    };
+    m.files.insert("f.hot".into(), side);
+    let mut e = Engine::new(DirFetch::new(dir.path()), &m, config());
+    e.begin_query(None);
+    e.preload_hot("f").unwrap();
+    e.preload_hot("f").unwrap();
+    assert_eq!(e.query_stats().requests, 1, "one request, once");
+    e.begin_query(None);
+    assert_eq!(
+        read(&mut e, 20 * 1024 + 5, 2000).unwrap(),
+        data[20 * 1024 + 5..20 * 1024 + 2005]
+    );
+    assert_eq!(
+        read(&mut e, 50 * 1024, 1024).unwrap(),
+        data[50 * 1024..51 * 1024]
+    );
+    assert_eq!(
+        e.query_stats().requests,
+        0,
+        "hot blocks come from the cache"
+    );
+    read(&mut e, 30 * 1024, 10).unwrap();
+    assert_eq!(e.query_stats().requests, 1);
+}
