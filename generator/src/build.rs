@@ -349,7 +349,18 @@ fn write_data(
     }
     if let Some(p) = packed {
         let name = "search.pack".to_string();
-        let file = output.split_bytes(&name, &p.pack, search::PACK_BLOCK_SIZE, part_size)?;
+        let mut file = output.split_bytes(&name, &p.pack, search::PACK_BLOCK_SIZE, part_size)?;
+        if !p.hot.is_empty() {
+            // What opening the index reads, as one sidecar: opening costs one request.
+            let sidecar = output.split_bytes(
+                "search.pack.hot",
+                &p.hot_sidecar(),
+                search::PACK_BLOCK_SIZE,
+                part_size,
+            )?;
+            manifest.files.insert("search.pack.hot".into(), sidecar);
+            file.hot = p.hot.clone();
+        }
         manifest.files.insert(name.clone(), file);
         manifest.search = Some(SearchIndex {
             file: name,

@@ -493,7 +493,7 @@ impl<F: Fetch> Engine<F> {
                 url: part.url.clone(),
                 range: if whole { None } else { Some(range) },
             };
-            let resp = self.send(&req)?;
+            let resp = self.send(&req, range.length)?;
             self.check_common(file, index, &part, &resp)?;
             match resp.status {
                 206 => {
@@ -617,9 +617,8 @@ impl<F: Fetch> Engine<F> {
         Ok(())
     }
 
-    /// Sends one request with the budget check and bounded retries for transient failures.
-    fn send(&mut self, req: &Request) -> Result<Response, EngineError> {
-        let want = req.range.map(|r| r.length).unwrap_or(0);
+    /// Sends one request for `want` bytes with the budget check and bounded retries for transient failures.
+    fn send(&mut self, req: &Request, want: u64) -> Result<Response, EngineError> {
         if let Some(limit) = self.budget
             && self.query.bytes + want > limit
         {

@@ -1,8 +1,17 @@
 //! `wasm-query`: the browser side of bake.
 //!
-//! Today it holds the file contract the generator writes and the browser reads
-//! ([`manifest`]); the range engine, the SQLite VFS and the tantivy Directory build on it.
+//! - [`manifest`]: the file contract the generator writes and the browser reads;
+//! - [`engine`]: the range engine — one block cache over every logical file, fed through the
+//!   [`fetch`] seam (synchronous XHR in the browser, local files and a fault injector in tests);
+//! - [`sql`] (feature `sql`): a read-only SQLite VFS over the engine and the SQL session;
+//! - [`search`]: a read-only tantivy Directory over the packed index and the search session;
+//! - `wasm` (wasm32 only): the `Bake` object the Worker script drives.
 
 pub mod engine;
 pub mod fetch;
 pub mod manifest;
+pub mod search;
+#[cfg(feature = "sql")]
+pub mod sql;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;

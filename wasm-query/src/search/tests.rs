@@ -1,0 +1,695 @@
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use super::build::{PackedIndex, SearchDoc, build_index, unpack};
+use super::*;
+use crate::engine::{Engine, EngineConfig, shared};
+use crate::fetch::{DirFetch, Fault, Faulty, Fetch, NetworkError, Request, Response};
+use crate::manifest::{ByteRange, LogicalFile, MANIFEST_VERSION, PackEntry, Part, SearchIndex};
+
+const XSS: &str = r#"<img src=x onerror="window.__xss=1">"#;
+
+fn page(title: &str, section: &str, tags: &[&str], headings: &str, body: &str) -> SearchDoc {
+    SearchDoc {
+        kind: "page",
+        title: title.into(),
+        headings: headings.into(),
+        body: body.into(),
+        url: format!("/{}/", title.to_lowercase().replace(' ', "-")),
+        section: section.into(),
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+    }
+}
+
+/// A corpus with hand-written pages and rows plus enough filler to span many pack blocks.
+fn corpus() -> Vec<SearchDoc> {
+    let mut docs = vec![
+        page(
+            "HTTP caching",
+            "/caching/",
+            &["http", "cdn"],
+            "Freshness Validation",
+            "Caching keeps a copy of a response so the next request is cheap. A CDN caches \
+             responses at the edge; stale-while-revalidate serves a stale copy while it fetches \
+             a fresh one.",
+        ),
+        page(
+            "Cache-Control",
+            "/caching/",
+            &["http"],
+            "Directives",
+            "The Cache-Control header tells browsers and CDNs how long a response stays fresh: \
+             max-age, no-store, immutable.",
+        ),
+        page(
+            "Edge caches",
+            "/networking/",
+            &["cdn"],
+            "Points of presence",
+            "Edge servers near the user keep popular files. They cache by URL.",
+        ),
+        page(
+            "Load balancers",
+            "/networking/",
+            &["http", "ops"],
+            "Round robin",
+            "A load balancer spreads requests over servers and checks their health.",
+        ),
+        page(
+            "Search engines",
+            "/search-engines/",
+            &["search"],
+            "Inverted index",
+            "An inverted index maps every term to the documents that contain it; BM25 ranks \
+             them. Tokenizers stem words so that indexing and indexes meet.",
+        ),
+        page(
+            "Index inverted",
+            "/search-engines/",
+            &["search"],
+            "",
+            "This page says index inverted, in the wrong order for the phrase.",
+        ),
+        page(
+            "Escaping output",
+            "/security/",
+            &["security"],
+            "",
+            &format!("Never trust text such as {XSS} & friends: escaping makes it harmless text."),
+        ),
+        SearchDoc {
+            kind: "row",
+            title: "JFK".into(),
+            headings: String::new(),
+            body: "John F Kennedy International Airport New York".into(),
+            url: "/tables/nyc/airports/?rowid=1".into(),
+            section: "/tables/nyc/airports/".into(),
+            tags: vec![],
+        },
+        SearchDoc {
+            kind: "row",
+            title: "LGA airport".into(),
+            headings: String::new(),
+            body: String::new(),
+            url: "/tables/nyc/airports/?rowid=2".into(),
+            section: "/tables/nyc/airports/".into(),
+            tags: vec![],
+        },
+    ];
+    // Filler: pseudo-random words from a fixed vocabulary, so postings and the store span
+    // many 16 KiB blocks and a search touches only some of them.
+    let vocab: Vec<String> = (0..600).map(|i| format!("w{i:03}x")).collect();
+    let mut seed = 42u64;
+    let mut next = || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    };
+    let sections = ["/a/", "/b/", "/c/", "/d/"];
+    for i in 0..600 {
+        let words: Vec<&str> = (0..150)
+            .map(|_| vocab[next() % vocab.len()].as_str())
+            .collect();
+        docs.push(SearchDoc {
+            kind: "page",
+            title: format!("Note {i} {}", vocab[next() % vocab.len()]),
+            headings: format!("{} {}", vocab[next() % 600], vocab[next() % 600]),
+            body: words.join(" "),
+            url: format!("/notes/{i}/"),
+            section: sections[i % 4].into(),
+            tags: if i % 3 == 0 {
+                vec!["odd".into()]
+            } else {
+                vec![]
+            },
+        });
+    }
+    docs
+}
+
+/// The corpus, built once with the generator's recipe.
+fn packed() -> &'static PackedIndex {
+    static PACKED: std::sync::OnceLock<PackedIndex> = std::sync::OnceLock::new();
+    PACKED.get_or_init(|| build_index(&corpus()).unwrap())
+}
+
+const PART_BLOCKS: u64 = 8;
+
+/// How the site ships the pack's hot ranges.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Hot {
+    /// Not at all: tantivy reads them lazily.
+    None,
+    /// Listed in the manifest, fetched coalesced.
+    Ranges,
+    /// Listed, and their bytes in the sidecar `search.pack.hot`.
+    Sidecar,
+}
+
+/// Writes `bytes` into `dir` as parts of `PART_BLOCKS` blocks; returns the logical file.
+fn write_parts(dir: &std::path::Path, name: &str, bytes: &[u8]) -> LogicalFile {
+    let part_len = PART_BLOCKS * PACK_BLOCK_SIZE as u64;
+    let mut parts = Vec::new();
+    let mut offset = 0u64;
+    while offset < bytes.len() as u64 {
+        let len = part_len.min(bytes.len() as u64 - offset);
+        let url = format!("/_data/{name}.{}.bin", parts.len());
+        std::fs::write(
+            dir.join(&url[1..]),
+            &bytes[offset as usize..(offset + len) as usize],
+        )
+        .unwrap();
+        parts.push(Part {
+            url,
+            offset,
+            length: len,
+        });
+        offset += len;
+    }
+    LogicalFile {
+        size: bytes.len() as u64,
+        block_size: PACK_BLOCK_SIZE,
+        hash: String::new(),
+        parts,
+        hot: vec![],
+    }
+}
+
+/// A site folder holding the pack as parts (and the hot sidecar if asked), and its manifest.
+fn site(p: &PackedIndex, hot: Hot) -> (tempfile::TempDir, Manifest) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("_data")).unwrap();
+    let mut files = BTreeMap::new();
+    let mut pack = write_parts(dir.path(), "search.pack", &p.pack);
+    if hot != Hot::None {
+        pack.hot = p.hot.clone();
+    }
+    if hot == Hot::Sidecar {
+        let sidecar = write_parts(dir.path(), "search.pack.hot", &p.hot_sidecar());
+        files.insert("search.pack.hot".to_string(), sidecar);
+    }
+    files.insert("search.pack".to_string(), pack);
+    let manifest = Manifest {
+        version: MANIFEST_VERSION,
+        generator: "test".into(),
+        files,
+        databases: BTreeMap::new(),
+        search: Some(SearchIndex {
+            file: "search.pack".into(),
+            entries: p.entries.clone(),
+            documents: p.documents,
+        }),
+    };
+    manifest.validate().unwrap();
+    (dir, manifest)
+}
+
+fn engine_over(fetch: impl Fetch + Send + 'static, m: &Manifest) -> SharedEngine {
+    shared(Engine::new(
+        Box::new(fetch) as Box<dyn Fetch + Send>,
+        m,
+        EngineConfig::default(),
+    ))
+}
+
+fn ram_session() -> SearchSession {
+    let p = packed();
+    SearchSession::from_index(unpack(&p.pack, &p.entries).unwrap()).unwrap()
+}
+
+fn opts() -> SearchOptions {
+    SearchOptions::default()
+}
+
+/// The queries both directories must answer identically.
+fn queries() -> Vec<(&'static str, SearchOptions)> {
+    vec![
+        ("caching", opts()),
+        ("cache", opts()),
+        ("\"inverted index\"", opts()),
+        ("stale-while-revalidate", opts()),
+        (
+            "http",
+            SearchOptions {
+                section: Some("/caching/".into()),
+                ..opts()
+            },
+        ),
+        (
+            "cache",
+            SearchOptions {
+                tags: vec!["http".into(), "cdn".into()],
+                ..opts()
+            },
+        ),
+        (
+            "airport",
+            SearchOptions {
+                kind: Some("row".into()),
+                ..opts()
+            },
+        ),
+        ("w001x w002x", opts()),
+        (
+            "w010x",
+            SearchOptions {
+                limit: 5,
+                offset: 3,
+                ..opts()
+            },
+        ),
+        (
+            "w011x",
+            SearchOptions {
+                tags: vec!["odd".into()],
+                section: Some("/a/".into()),
+                ..opts()
+            },
+        ),
+        ("zzzznotaword", opts()),
+        ("the a of", opts()),
+        ("!!! ... ??? -- \"\"", opts()),
+        ("title:cache AND (edge OR [a TO z] ^2 *", opts()),
+        ("escaping", opts()),
+    ]
+}
+
+fn titles(r: &SearchResults) -> Vec<&str> {
+    r.hits.iter().map(|h| h.title.as_str()).collect()
+}
+
+#[test]
+fn pack_directory_answers_exactly_like_a_ram_directory() {
+    let p = packed();
+    let (dir, m) = site(p, Hot::Sidecar);
+    let pack_session = SearchSession::open(engine_over(DirFetch::new(dir.path()), &m), &m).unwrap();
+    let ram = ram_session();
+    assert_eq!(pack_session.documents(), p.documents);
+    for (q, o) in queries() {
+        let a = pack_session.search(q, &o).unwrap();
+        let b = ram.search(q, &o).unwrap();
+        assert_eq!(a, b, "query {q:?} {o:?}");
+    }
+}
+
+#[test]
+fn query_semantics() {
+    let s = ram_session();
+    let search = |q: &str, o: SearchOptions| s.search(q, &o).unwrap();
+
+    // Stemming: "caching" finds "caches" and "cache"; the title match ranks first.
+    let r = search("caching", opts());
+    assert_eq!(
+        titles(&r),
+        ["HTTP caching", "Edge caches", "Cache-Control"],
+        "{r:#?}"
+    );
+    assert_eq!(r.total, 3);
+    assert_eq!(titles(&search("cache", opts())), titles(&r));
+
+    // All terms required.
+    assert_eq!(titles(&search("cache edge url", opts())), ["Edge caches"]);
+    // A phrase needs its words in order; the words alone match both pages.
+    assert_eq!(
+        titles(&search("\"inverted index\"", opts())),
+        ["Search engines"]
+    );
+    assert_eq!(search("inverted index", opts()).total, 2);
+    // A hyphenated word is a phrase.
+    assert_eq!(
+        titles(&search("stale-while-revalidate", opts())),
+        ["HTTP caching"]
+    );
+
+    // Filters.
+    let in_caching = SearchOptions {
+        section: Some("/caching/".into()),
+        ..opts()
+    };
+    assert_eq!(
+        titles(&search("http", in_caching.clone())),
+        ["HTTP caching"]
+    );
+    assert_eq!(search("cache", in_caching).total, 2);
+    let both_tags = SearchOptions {
+        tags: vec!["http".into(), "cdn".into()],
+        ..opts()
+    };
+    assert_eq!(titles(&search("cache", both_tags)), ["HTTP caching"]);
+    let rows = SearchOptions {
+        kind: Some("row".into()),
+        ..opts()
+    };
+    let r = search("airport", rows);
+    assert_eq!(r.total, 2);
+    assert!(r.hits.iter().all(|h| h.kind == "row"), "{r:#?}");
+    // Filters do not change scores.
+    let plain = search("cache", opts());
+    let filtered = search(
+        "cache",
+        SearchOptions {
+            section: Some("/networking/".into()),
+            ..opts()
+        },
+    );
+    let edge = |r: &SearchResults| {
+        r.hits
+            .iter()
+            .find(|h| h.title == "Edge caches")
+            .unwrap()
+            .score
+    };
+    assert_eq!(edge(&plain), edge(&filtered));
+    // Empty filter strings are no filters.
+    let empty = SearchOptions {
+        section: Some(String::new()),
+        kind: Some(String::new()),
+        tags: vec![String::new()],
+        ..opts()
+    };
+    assert_eq!(search("cache", empty), plain);
+
+    // Paging: total counts all matches; offset/limit cut the ranked list.
+    let all = search(
+        "w010x",
+        SearchOptions {
+            limit: 100,
+            ..opts()
+        },
+    );
+    assert!(all.total > 20, "{}", all.total);
+    assert_eq!(all.hits.len(), all.total.min(100));
+    let page = search(
+        "w010x",
+        SearchOptions {
+            limit: 5,
+            offset: 3,
+            ..opts()
+        },
+    );
+    assert_eq!(page.total, all.total);
+    assert_eq!(page.hits, all.hits[3..8]);
+    assert_eq!(search("w010x", opts()).hits.len(), 10, "limit 0 means 10");
+
+    // Nothing the user types is an error; nothing searchable matches nothing.
+    for q in [
+        "",
+        "   ",
+        "!!! ... ??? -- \"\"",
+        "\"",
+        "title:cache AND (edge OR [a TO z] ^2 *",
+        "zzzznotaword",
+        "cache zzzznotaword",
+        "the a of",
+    ] {
+        let r = s.search(q, &opts()).unwrap();
+        if q.contains("zzzz") || !q.chars().any(char::is_alphanumeric) {
+            assert_eq!(r.total, 0, "{q:?}");
+            assert!(r.hits.is_empty());
+        }
+    }
+    // Row without a body: empty snippet.
+    let lga = search("lga", opts());
+    assert_eq!(titles(&lga), ["LGA airport"]);
+    assert_eq!(lga.hits[0].snippet, "");
+    assert_eq!(lga.hits[0].url, "/tables/nyc/airports/?rowid=2");
+    assert_eq!(lga.hits[0].section, "/tables/nyc/airports/");
+}
+
+/// Everything in a snippet outside `<mark>` tags must be inert text.
+fn assert_inert(snippet: &str) {
+    let bare = snippet.replace("<mark>", "").replace("</mark>", "");
+    for c in ['<', '>', '"', '\''] {
+        assert!(!bare.contains(c), "{c} in {snippet}");
+    }
+    assert!(!snippet.contains("<img"), "{snippet}");
+}
+
+#[test]
+fn snippets_mark_terms_and_escape_everything_else() {
+    let s = ram_session();
+    let r = s.search("escaping", &opts()).unwrap();
+    assert_eq!(titles(&r), ["Escaping output"]);
+    let snippet = &r.hits[0].snippet;
+    assert!(snippet.contains("<mark>escaping</mark>"), "{snippet}");
+    assert!(
+        snippet.contains("&lt;img src=x onerror=&quot;window.__xss=1&quot;&gt; &amp; friends"),
+        "{snippet}"
+    );
+    assert_inert(snippet);
+    // The payload itself as the query: its words are marked, the markup stays escaped.
+    let r = s.search(XSS, &opts()).unwrap();
+    assert_eq!(titles(&r), ["Escaping output"]);
+    assert!(r.hits[0].snippet.contains("<mark>"), "{:?}", r.hits[0]);
+    assert_inert(&r.hits[0].snippet);
+    // A title-only match gets the start of the body, escaped just the same.
+    let r = s.search("output", &opts()).unwrap();
+    assert_eq!(titles(&r), ["Escaping output"]);
+    assert!(
+        r.hits[0]
+            .snippet
+            .starts_with("Never trust text such as &lt;img")
+    );
+    assert_inert(&r.hits[0].snippet);
+    // Marks in body snippets; the title stays plain text in its own field.
+    let r = s.search("caching", &opts()).unwrap();
+    assert!(r.hits[0].snippet.contains("<mark>Caching</mark>"), "{r:#?}");
+    assert!(
+        r.hits
+            .iter()
+            .all(|h| h.snippet.chars().count() <= SNIPPET_CHARS + 30)
+    );
+}
+
+#[test]
+fn escaping_and_marking_helpers() {
+    assert_eq!(
+        escape_html(r#"<a href="x" title='y'>&</a>"#),
+        "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;"
+    );
+    assert_eq!(
+        mark_html("a <b> c", &[0..1, 6..7]),
+        "<mark>a</mark> &lt;b&gt; <mark>c</mark>"
+    );
+    // Overlapping and out-of-range marks never produce broken markup.
+    assert_eq!(
+        mark_html("héllo", &[0..2, 1..3, 4..99]),
+        "<mark>hé</mark>l<mark>lo</mark>"
+    );
+    let inside_e = 2..4;
+    assert_eq!(mark_html("héllo", &[inside_e]), "héllo", "2 is inside é");
+    assert_eq!(lead("short", 10), "short");
+    assert_eq!(lead("one two three four", 12), "one two…");
+    assert_eq!(split_query(r#" a "b c"d "e"#), vec!["a", "b c", "d", "e"]);
+}
+
+/// Requests for: opening, a cold search, a different cold search, a warm repeat.
+fn request_counts(hot: Hot) -> [u64; 4] {
+    let p = packed();
+    let (dir, m) = site(p, hot);
+    let engine = engine_over(DirFetch::new(dir.path()), &m);
+    let requests = |f: &mut dyn FnMut()| {
+        engine.lock().unwrap().begin_query(None);
+        f();
+        engine.lock().unwrap().query_stats().requests
+    };
+    let mut session = None;
+    let open = requests(&mut || session = Some(SearchSession::open(engine.clone(), &m).unwrap()));
+    let s = session.unwrap();
+    let cold = requests(&mut || {
+        s.search("caching", &opts()).unwrap();
+    });
+    let other = requests(&mut || {
+        s.search("w123x w321x", &opts()).unwrap();
+    });
+    let warm = requests(&mut || {
+        s.search("caching", &opts()).unwrap();
+        s.search("w123x w321x", &opts()).unwrap();
+    });
+    [open, cold, other, warm]
+}
+
+#[test]
+fn request_counts_cold_and_warm() {
+    let p = packed();
+    let hot_bytes: u64 = p.hot.iter().map(|r| r.length).sum();
+    let counts = [Hot::Sidecar, Hot::Ranges, Hot::None].map(request_counts);
+    println!(
+        "pack {} bytes, {} docs; hot: {} ranges, {} bytes: {:?}",
+        p.pack.len(),
+        p.documents,
+        p.hot.len(),
+        hot_bytes,
+        p.hot
+    );
+    println!("requests [open, cold search, second cold search, warm repeat]");
+    println!("  hot sidecar:        {:?}", counts[0]);
+    println!("  hot ranges only:    {:?}", counts[1]);
+    println!("  no hot ranges:      {:?}", counts[2]);
+    for c in counts {
+        assert_eq!(c[3], 0, "a warm repeat costs no request: {c:?}");
+    }
+    assert_eq!(counts[0][0], 1, "with the sidecar, opening is one request");
+    assert!(counts[1][0] <= p.hot.len() as u64 + 1, "{counts:?}");
+    assert!(
+        hot_bytes < p.pack.len() as u64 / 2,
+        "hot is a small part of the pack"
+    );
+}
+
+#[test]
+fn hot_ranges_are_reproducible_and_inside_the_pack() {
+    let p = packed();
+    let again = build_index(&corpus()).unwrap();
+    assert_eq!(again.pack, p.pack);
+    assert_eq!(again.hot, p.hot);
+    assert!(!p.hot.is_empty());
+    let bs = PACK_BLOCK_SIZE as u64;
+    let size = p.pack.len() as u64;
+    for r in &p.hot {
+        assert_eq!(r.offset % bs, 0, "{r:?}");
+        assert!(r.length % bs == 0 || r.offset + r.length == size, "{r:?}");
+        assert!(r.offset + r.length <= size);
+    }
+    // Every byte opening reads is inside the hot blocks.
+    let exact = super::build::record_hot_ranges(&p.pack, &p.entries).unwrap();
+    for e in &exact {
+        assert!(
+            p.hot
+                .iter()
+                .any(|h| h.offset <= e.offset && e.offset + e.length <= h.offset + h.length),
+            "{e:?}"
+        );
+    }
+}
+
+#[test]
+fn ranges_widen_to_whole_blocks() {
+    use super::build::whole_blocks;
+    let r = |offset, length| ByteRange { offset, length };
+    assert_eq!(
+        whole_blocks(
+            &[r(150, 10), r(5, 10), r(95, 10), r(250, 0), r(390, 5)],
+            100,
+            395
+        ),
+        vec![r(0, 200), r(300, 95)]
+    );
+}
+
+/// A fetcher the test can still reach after handing it to the engine.
+struct Shared(Arc<Mutex<Faulty<DirFetch>>>);
+
+impl Fetch for Shared {
+    fn fetch(&self, req: &Request) -> Result<Response, NetworkError> {
+        self.0.lock().unwrap().fetch(req)
+    }
+    fn sleep_ms(&self, ms: u32) {
+        self.0.lock().unwrap().sleep_ms(ms)
+    }
+}
+
+#[test]
+fn a_dropped_request_is_retried() {
+    let p = packed();
+    let (dir, m) = site(p, Hot::None);
+    let f = Faulty::new(DirFetch::new(dir.path()));
+    f.then(Fault::Drop).then(Fault::Status(503));
+    let engine = engine_over(f, &m);
+    let s = SearchSession::open(engine.clone(), &m).unwrap();
+    assert_eq!(engine.lock().unwrap().total_stats().retries, 2);
+    assert_eq!(
+        s.search("caching", &opts()).unwrap(),
+        ram_session().search("caching", &opts()).unwrap()
+    );
+}
+
+#[test]
+fn a_compressed_answer_is_a_clear_error() {
+    let p = packed();
+    let (dir, m) = site(p, Hot::Sidecar);
+    // While opening.
+    let f = Faulty::new(DirFetch::new(dir.path()));
+    f.always(Some(Fault::Compress));
+    let err = SearchSession::open(engine_over(f, &m), &m).unwrap_err();
+    assert!(err.contains("compressed (gzip)"), "{err}");
+    assert!(
+        !err.contains("Custom {"),
+        "readable, not a Debug dump: {err}"
+    );
+
+    // While searching, without hot ranges so the search must fetch; then it recovers.
+    let (dir, m) = site(p, Hot::None);
+    let faulty = Arc::new(Mutex::new(Faulty::new(DirFetch::new(dir.path()))));
+    let engine = engine_over(Shared(faulty.clone()), &m);
+    let s = SearchSession::open(engine, &m).unwrap();
+    faulty.lock().unwrap().always(Some(Fault::Compress));
+    // Filler words: their postings and stored hits lie outside what opening fetched.
+    let err = s.search("w123x w321x", &opts()).unwrap_err();
+    println!("compressed answer while searching: {err}");
+    assert!(
+        err.starts_with("the host sent /_data/search.pack."),
+        "{err}"
+    );
+    assert!(err.contains("compressed (gzip)"), "{err}");
+    faulty.lock().unwrap().always(None);
+    assert_eq!(
+        s.search("w123x w321x", &opts()).unwrap(),
+        ram_session().search("w123x w321x", &opts()).unwrap()
+    );
+}
+
+#[test]
+fn the_budget_error_reaches_the_caller() {
+    let p = packed();
+    let (dir, m) = site(p, Hot::None);
+    let engine = engine_over(DirFetch::new(dir.path()), &m);
+    let s = SearchSession::open(engine.clone(), &m).unwrap();
+    engine.lock().unwrap().begin_query(Some(1));
+    let err = s.search("w001x", &opts()).unwrap_err();
+    assert!(err.contains("higher limit"), "{err}");
+}
+
+#[test]
+fn a_manifest_without_search_is_refused() {
+    let p = packed();
+    let (dir, mut m) = site(p, Hot::None);
+    m.search = None;
+    let err = SearchSession::open(engine_over(DirFetch::new(dir.path()), &m), &m).unwrap_err();
+    assert_eq!(err, "this site has no search index");
+}
+
+#[test]
+fn the_directory_is_read_only() {
+    use std::path::Path;
+    use tantivy::Directory;
+    let p = packed();
+    let (dir, m) = site(p, Hot::None);
+    let d = PackDirectory::new(
+        engine_over(DirFetch::new(dir.path()), &m),
+        m.search.as_ref().unwrap(),
+    );
+    assert!(d.exists(Path::new("meta.json")).unwrap());
+    assert!(!d.exists(Path::new("nope")).unwrap());
+    assert!(d.atomic_read(Path::new("nope")).is_err());
+    assert!(d.atomic_write(Path::new("meta.json"), b"{}").is_err());
+    assert!(d.open_write(Path::new("x")).is_err());
+    assert!(d.delete(Path::new("meta.json")).is_err());
+    assert!(d.sync_directory().is_ok());
+    let meta = d.atomic_read(Path::new("meta.json")).unwrap();
+    assert!(String::from_utf8(meta).unwrap().contains("segments"));
+    // A range entry read whole equals the pack's bytes.
+    let (name, r) = p
+        .entries
+        .iter()
+        .find_map(|(n, e)| match e {
+            PackEntry::Range(r) => Some((n, *r)),
+            PackEntry::Inline(_) => None,
+        })
+        .unwrap();
+    assert_eq!(
+        d.atomic_read(Path::new(name)).unwrap(),
+        p.pack[r.offset as usize..(r.offset + r.length) as usize]
+    );
+}

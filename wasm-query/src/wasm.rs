@@ -1,0 +1,178 @@
+//! The browser entry point (wasm32 only): a synchronous-XHR fetcher and the `Bake` object
+//! the Worker script drives. Synchronous XHR with `responseType = "arraybuffer"` works in a
+//! dedicated Worker (never on a page's main thread), which lets SQLite's and tantivy's
+//! synchronous reads fetch byte ranges directly.
+
+use serde::Serialize;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use web_sys::{XmlHttpRequest, XmlHttpRequestResponseType};
+
+use crate::engine::{Engine, EngineConfig, SharedEngine, Stats, shared};
+use crate::fetch::{Fetch, NetworkError, Request, Response};
+use crate::manifest::Manifest;
+use crate::search::{SearchOptions, SearchSession};
+
+/// Fetches with synchronous XMLHttpRequest. Every call that can throw uses the `catch`
+/// binding, so a JS exception becomes an error here and never skips Rust's cleanup.
+struct XhrFetch {
+    /// Prefix for part URLs (the site's origin, or empty for same-origin paths).
+    base: String,
+}
+
+impl Fetch for XhrFetch {
+    fn fetch(&self, req: &Request) -> Result<Response, NetworkError> {
+        let err = |what: &str, e: JsValue| NetworkError(format!("{what}: {}", js_text(&e)));
+        let xhr = XmlHttpRequest::new().map_err(|e| err("XMLHttpRequest", e))?;
+        xhr.open_with_async("GET", &format!("{}{}", self.base, req.url), false)
+            .map_err(|e| err("open", e))?;
+        xhr.set_response_type(XmlHttpRequestResponseType::Arraybuffer);
+        if let Some(r) = req.range {
+            let range = format!("bytes={}-{}", r.offset, r.offset + r.length - 1);
+            xhr.set_request_header("Range", &range)
+                .map_err(|e| err("Range header", e))?;
+        }
+        xhr.send().map_err(|e| err("send", e))?;
+        let status = xhr.status().map_err(|e| err("status", e))?;
+        if status == 0 {
+            return Err(NetworkError(
+                "the request did not complete (offline, blocked or reset)".into(),
+            ));
+        }
+        let header = |name: &str| xhr.get_response_header(name).ok().flatten();
+        let body = xhr.response().map_err(|e| err("response", e))?;
+        let body = match body.dyn_into::<js_sys::ArrayBuffer>() {
+            Ok(buf) => js_sys::Uint8Array::new(&buf).to_vec(),
+            Err(_) => Vec::new(),
+        };
+        Ok(Response {
+            status,
+            content_range: header("Content-Range"),
+            content_encoding: header("Content-Encoding"),
+            etag: header("ETag"),
+            body,
+        })
+    }
+
+    fn sleep_ms(&self, ms: u32) {
+        // A Worker blocked in synchronous work cannot await a timer; backoffs are short.
+        let until = js_sys::Date::now() + ms as f64;
+        while js_sys::Date::now() < until {}
+    }
+}
+
+fn js_text(v: &JsValue) -> String {
+    v.as_string()
+        .or_else(|| {
+            v.dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+        })
+        .unwrap_or_else(|| format!("{v:?}"))
+}
+
+/// One Worker's engine and sessions.
+#[wasm_bindgen]
+pub struct Bake {
+    engine: SharedEngine,
+    manifest: Manifest,
+    search: Option<SearchSession>,
+    #[cfg(feature = "sql")]
+    sql: Option<crate::sql::SqlSession>,
+}
+
+#[derive(Serialize)]
+struct Answer<T: Serialize> {
+    result: T,
+    stats: Stats,
+}
+
+fn to_js(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+#[wasm_bindgen]
+impl Bake {
+    /// Opens a site from its manifest text; `base` prefixes part URLs ("" for same origin).
+    #[wasm_bindgen(constructor)]
+    pub fn new(manifest_json: &str, base: &str, cache_mib: u32) -> Result<Bake, JsError> {
+        let manifest = Manifest::from_json(manifest_json).map_err(to_js)?;
+        let config = EngineConfig {
+            cache_bytes: cache_mib.max(4) as u64 * 1024 * 1024,
+            ..EngineConfig::default()
+        };
+        let fetch: Box<dyn Fetch + Send> = Box::new(XhrFetch {
+            base: base.to_string(),
+        });
+        let engine = shared(Engine::new(fetch, &manifest, config));
+        Ok(Bake {
+            engine,
+            manifest,
+            search: None,
+            #[cfg(feature = "sql")]
+            sql: None,
+        })
+    }
+
+    /// Whether this module can run SQL.
+    pub fn has_sql(&self) -> bool {
+        cfg!(feature = "sql")
+    }
+
+    fn begin(&self, budget: f64) {
+        let budget = (budget > 0.0).then_some(budget as u64);
+        self.engine.lock().expect("engine lock").begin_query(budget);
+    }
+
+    fn answer<T: Serialize>(&self, result: T) -> Result<String, JsError> {
+        let stats = self.engine.lock().expect("engine lock").query_stats();
+        serde_json::to_string(&Answer { result, stats }).map_err(to_js)
+    }
+
+    /// Searches; `options_json` is a [`SearchOptions`] object. Returns `{result, stats}` JSON.
+    pub fn search(
+        &mut self,
+        query: &str,
+        options_json: &str,
+        budget: f64,
+    ) -> Result<String, JsError> {
+        self.begin(budget);
+        let opts: SearchOptions = serde_json::from_str(options_json).map_err(to_js)?;
+        if self.search.is_none() {
+            self.search =
+                Some(SearchSession::open(self.engine.clone(), &self.manifest).map_err(to_js)?);
+        }
+        let results = self
+            .search
+            .as_ref()
+            .expect("opened above")
+            .search(query, &opts)
+            .map_err(to_js)?;
+        self.answer(results)
+    }
+
+    /// Runs one SQL statement with `db` as main and the others attached. Returns `{result, stats}`.
+    #[cfg(feature = "sql")]
+    pub fn sql(
+        &mut self,
+        db: &str,
+        sql: &str,
+        params_json: &str,
+        max_rows: u32,
+        budget: f64,
+    ) -> Result<String, JsError> {
+        self.begin(budget);
+        let params: serde_json::Value = serde_json::from_str(params_json).map_err(to_js)?;
+        if self.sql.is_none() {
+            self.sql = Some(
+                crate::sql::SqlSession::open(self.engine.clone(), &self.manifest).map_err(to_js)?,
+            );
+        }
+        let result = self
+            .sql
+            .as_mut()
+            .expect("opened above")
+            .query(db, sql, &params, max_rows as usize)
+            .map_err(to_js)?;
+        self.answer(result)
+    }
+}
