@@ -126,6 +126,15 @@ fn build_module(cargo: &str, root: &Path, target_dir: &Path, features: &str) {
             cmd.env_remove(&key);
         }
     }
+    // A read-only, one-statement SQL console over baked files needs none of these; leaving
+    // them out of the browser's SQLite saves download size (the native SQLite is untouched).
+    cmd.env(
+        "SQLITE_WASM_RS_FLAGS",
+        "-USQLITE_ENABLE_FTS5 -USQLITE_ENABLE_RTREE -USQLITE_ENABLE_SESSION -USQLITE_ENABLE_PREUPDATE_HOOK \
+         -USQLITE_ENABLE_DBSTAT_VTAB -USQLITE_ENABLE_DBPAGE_VTAB -USQLITE_ENABLE_BYTECODE_VTAB \
+         -USQLITE_ENABLE_STMTVTAB -USQLITE_ENABLE_UNLOCK_NOTIFY -USQLITE_ENABLE_COLUMN_METADATA \
+         -DSQLITE_OMIT_WAL -DSQLITE_OMIT_UTF16 -DSQLITE_OMIT_SHARED_CACHE -DSQLITE_OMIT_TCL_VARIABLE",
+    );
     // sqlite-wasm-rs compiles SQLite with the `cc` crate; only clang targets wasm32.
     cmd.env("CC_wasm32_unknown_unknown", "clang");
     cmd.env(

@@ -29,6 +29,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, Response, StatusCode, header};
+use axum::serve::ListenerExt;
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -180,6 +181,12 @@ pub fn start(opts: ServeOptions) -> Result<ServerHandle> {
             let stopped = async move {
                 let _ = stop.wait_for(|stop| *stop).await;
             };
+            // Without TCP_NODELAY a keep-alive connection stalls ~40 ms per response
+            // (Nagle's algorithm meets the client's delayed ACK): ranges come in many small
+            // sequential requests, so that would dominate every query.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             if let Err(e) = axum::serve(listener, app)
                 .with_graceful_shutdown(stopped)
                 .await
