@@ -1,0 +1,215 @@
+//! Shared pieces of bake's end-to-end tests: the demo site built once per test process,
+//! `bake serve` on 127.0.0.1, and headless Debian Chromium driven through chromedriver.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder};
+use serde_json::{Value, json};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is in the repo")
+        .to_path_buf()
+}
+
+/// The demo site, built once per test process into a temporary folder.
+pub fn demo_site() -> &'static Path {
+    static SITE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &SITE
+        .get_or_init(|| {
+            let dir = tempfile::Builder::new()
+                .prefix("bake-e2e-")
+                .tempdir()
+                .expect("temp dir");
+            let out = dir.path().join("site");
+            let config =
+                bake::config::Config::load(&repo_root().join("bake.toml")).expect("demo config");
+            let opts = bake::build::BuildOptions {
+                out: Some(out.clone()),
+                quiet: true,
+                ..Default::default()
+            };
+            bake::build::build(&config, &opts)
+                .unwrap_or_else(|e| panic!("the demo does not build: {e}"));
+            (dir, out)
+        })
+        .1
+}
+
+/// Serves `site` the way `bake serve --no-build --no-watch` does, on a free port.
+pub fn serve(site: &Path) -> bake::serve::ServerHandle {
+    bake::serve::start(bake::serve::ServeOptions {
+        out: Some(site.to_path_buf()),
+        port: 0,
+        build: false,
+        watch: false,
+        ..Default::default()
+    })
+    .expect("bake serve starts")
+}
+
+/// A headless Chromium session; the driver process ends with it.
+pub struct Browser {
+    /// The WebDriver client.
+    pub client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Browser {
+    /// Starts chromedriver and a fresh headless Chromium profile.
+    pub async fn start() -> Browser {
+        let port = free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver runs (./scripts/test installs chromium-driver)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let profile = tempfile::tempdir().expect("profile dir");
+        let caps = json!({
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1280,1000",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }
+        });
+        let caps = caps
+            .as_object()
+            .expect("object")
+            .clone()
+            .into_iter()
+            .collect();
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a WebDriver session");
+        client
+            .update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
+                Some(Duration::from_secs(120)),
+                Some(Duration::from_secs(60)),
+                Some(Duration::from_secs(0)),
+            ))
+            .await
+            .expect("timeouts");
+        Browser {
+            client,
+            driver,
+            _profile: profile,
+        }
+    }
+
+    /// Runs async JavaScript (the body of an async function) and returns its JSON value;
+    /// a thrown error comes back as Err(message).
+    pub async fn eval(&self, body: &str) -> Result<Value, String> {
+        let script = format!(
+            "const done = arguments[arguments.length - 1];\n\
+             (async () => {{ {body} }})().then(v => done({{ ok: v === undefined ? null : v }}), \
+             e => done({{ err: String((e && e.message) || e), kind: (e && e.kind) || null }}));"
+        );
+        let v = self
+            .client
+            .execute_async(&script, vec![])
+            .await
+            .expect("script runs");
+        match v.get("ok") {
+            Some(ok) => Ok(ok.clone()),
+            None => Err(v
+                .get("err")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_string()),
+        }
+    }
+
+    /// Waits until `js` (an expression) is truthy, up to `secs` seconds; returns its value.
+    pub async fn wait_for(&self, js: &str, secs: u64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let v = self
+                .client
+                .execute(&format!("return ({js});"), vec![])
+                .await
+                .expect("script runs");
+            let truthy =
+                !matches!(&v, Value::Null | Value::Bool(false)) && v != json!("") && v != json!(0);
+            if truthy {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for: {js}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Ends the session and the driver.
+    pub async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+    }
+}
+
+/// The queries run in the browser and natively (tests/fixtures/queries.toml).
+#[derive(Debug, serde::Deserialize)]
+pub struct QueryFile {
+    /// SQL queries.
+    pub sql: Vec<SqlCase>,
+    /// Searches.
+    pub search: Vec<SearchCase>,
+}
+
+/// One SQL query.
+#[derive(Debug, serde::Deserialize)]
+pub struct SqlCase {
+    /// Database run as main.
+    pub db: String,
+    /// The statement.
+    pub sql: String,
+}
+
+/// One search.
+#[derive(Debug, serde::Deserialize)]
+pub struct SearchCase {
+    /// Query text.
+    pub query: String,
+    /// Search options as the JS client takes them.
+    #[serde(default)]
+    pub options: serde_json::Map<String, Value>,
+}
+
+/// Reads tests/fixtures/queries.toml.
+pub fn query_file() -> QueryFile {
+    let text = std::fs::read_to_string(repo_root().join("tests/fixtures/queries.toml"))
+        .expect("queries.toml");
+    toml::from_str(&text).expect("queries.toml parses")
+}

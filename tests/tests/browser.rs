@@ -1,0 +1,335 @@
+//! End-to-end: the demo site served by `bake serve` on 127.0.0.1, driven in headless
+//! Chromium. Asserts on what a visitor sees, and that browser answers equal native ones.
+
+use std::time::Duration;
+
+use bake_tests::{Browser, demo_site, query_file, serve};
+use serde_json::{Value, json};
+use wasm_query::engine::{Engine, EngineConfig, shared};
+use wasm_query::fetch::{DirFetch, Fetch};
+use wasm_query::manifest::Manifest;
+
+fn manifest(site: &std::path::Path) -> Manifest {
+    let index = std::fs::read_to_string(site.join("index.html")).unwrap();
+    let at = index.find("/_assets/manifest.").unwrap();
+    let end = at + index[at..].find(".json").unwrap() + 5;
+    Manifest::from_json(&std::fs::read_to_string(site.join(&index[at + 1..end])).unwrap()).unwrap()
+}
+
+/// JSON with every number as an f64, compared exactly: JavaScript has no int/float split,
+/// so `0` and `0.0` are the same value, but `10.35702` and `10.357019999999999` are not.
+fn numbers_as_f64(v: &Value) -> Value {
+    match v {
+        Value::Number(n) => json!(n.as_f64().expect("finite")),
+        Value::Array(a) => Value::Array(a.iter().map(numbers_as_f64).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), numbers_as_f64(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Runs `body` in the page and returns its value through JSON.stringify: WebDriver's own
+/// serialization rounds numbers to ~15 digits.
+async fn eval_exact(b: &Browser, body: &str) -> Result<Value, String> {
+    let text = b
+        .eval(&format!(
+            "const v = await (async () => {{ {body} }})(); return JSON.stringify(v);"
+        ))
+        .await?;
+    Ok(serde_json::from_str(text.as_str().expect("a string")).expect("JSON"))
+}
+
+fn native_engine(site: &std::path::Path, m: &Manifest) -> wasm_query::engine::SharedEngine {
+    let fetch: Box<dyn Fetch + Send> = Box::new(DirFetch::new(site));
+    shared(Engine::new(fetch, m, EngineConfig::default()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_box_search_page_sql_console_and_table_page() {
+    let site = demo_site();
+    let server = serve(site);
+    let base = format!("http://{}", server.addr);
+    let b = Browser::start().await;
+
+    // The header search box shows instant results.
+    b.client.goto(&format!("{base}/")).await.unwrap();
+    b.eval(r#"const i = document.querySelector("form.search-box input"); i.value = "stale"; i.dispatchEvent(new Event("input")); return 1;"#)
+        .await
+        .unwrap();
+    let first = b
+        .wait_for(
+            r#"document.querySelector(".search-dropdown li a")?.getAttribute("href")"#,
+            30,
+        )
+        .await;
+    assert_eq!(first, json!("/caching/stale-while-revalidate/"));
+
+    // The search page lists results with highlighted terms and a count.
+    b.client
+        .goto(&format!("{base}/search/?q=cache+key"))
+        .await
+        .unwrap();
+    let status = b.wait_for(r#"/results? for/.test(document.querySelector(".search-status").textContent) && document.querySelector(".search-status").textContent"#, 30).await;
+    assert!(status.as_str().unwrap().contains("request"), "{status}");
+    let marks = b
+        .wait_for(
+            r#"document.querySelectorAll(".search-results mark").length"#,
+            10,
+        )
+        .await;
+    assert!(marks.as_u64().unwrap() >= 1);
+
+    // The SQL console runs a query over Range and shows rows and stats.
+    b.client
+        .goto(&format!(
+            "{base}/sql/?db=nyc&sql=SELECT%20count(*)%20AS%20n%20FROM%20flights"
+        ))
+        .await
+        .unwrap();
+    let cell = b
+        .wait_for(
+            r#"document.querySelector('#sql-result td')?.textContent"#,
+            60,
+        )
+        .await;
+    assert_eq!(cell, json!("336776"));
+    let stats = b
+        .wait_for(r#"document.getElementById("sql-stats").textContent"#, 5)
+        .await;
+    assert!(stats.as_str().unwrap().contains("requests"), "{stats}");
+    // A failing query shows its error inline.
+    b.eval(r#"document.getElementById("sql-text").value = "SELECT nope FROM flights"; document.getElementById("sql-run").click(); return 1;"#)
+        .await
+        .unwrap();
+    let err = b.wait_for(r#"!document.getElementById("sql-error").hidden && document.getElementById("sql-error").textContent"#, 30).await;
+    assert!(
+        err.as_str().unwrap().contains("no such column: nope"),
+        "{err}"
+    );
+
+    // A table page pages, sorts and filters with SQL over Range.
+    b.client
+        .goto(&format!("{base}/tables/nyc/airlines/"))
+        .await
+        .unwrap();
+    let info = b.wait_for(r#"/ of 16 /.test(document.querySelector(".table-info").textContent) && document.querySelector(".table-info").textContent"#, 60).await;
+    assert!(
+        info.as_str().unwrap().starts_with("Rows 1–16 of 16"),
+        "{info}"
+    );
+    b.client
+        .goto(&format!("{base}/tables/nyc/airlines/?sort=name&desc=1"))
+        .await
+        .unwrap();
+    let top = b.wait_for(r#"document.querySelector(".data-table tbody tr td:nth-child(2)")?.textContent === "Virgin America" && "ok""#, 60).await;
+    assert_eq!(top, json!("ok"));
+    b.client
+        .goto(&format!(
+            "{base}/tables/nyc/flights/?f=dest:HNL&facet=origin"
+        ))
+        .await
+        .unwrap();
+    let info = b.wait_for(r#"/ of 707 /.test(document.querySelector(".table-info").textContent) && document.querySelector(".table-info").textContent"#, 60).await;
+    assert!(info.as_str().unwrap().contains("of 707"), "{info}");
+    let facets = b.wait_for(r#"document.querySelectorAll(".facet").length && [...document.querySelectorAll(".facet")].map(f => f.textContent).join("|")"#, 60).await;
+    assert_eq!(facets, json!("EWR (365)|JFK (342)"));
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_answers_equal_native_answers() {
+    let site = demo_site();
+    let m = manifest(site);
+    let server = serve(site);
+    let base = format!("http://{}", server.addr);
+    let cases = query_file();
+    assert!(cases.sql.len() >= 50 && cases.search.len() >= 20);
+    let b = Browser::start().await;
+    b.client.goto(&format!("{base}/")).await.unwrap();
+    b.wait_for("window.bake && 1", 10).await;
+
+    let mut sql = wasm_query::sql::SqlSession::open(native_engine(site, &m), &m).unwrap();
+    for case in &cases.sql {
+        let native = sql
+            .query(&case.db, &case.sql, &Value::Null, 10_000)
+            .unwrap_or_else(|e| panic!("{}: {e}", case.sql));
+        // A cold Worker for every query: cancel() ends the Worker, the call starts a new one.
+        let js = format!(
+            "bake.cancel(); const r = await bake.sql({}, {}); return r;",
+            json!(case.db),
+            json!(case.sql)
+        );
+        let got = eval_exact(&b, &js)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", case.sql));
+        assert!(
+            got["stats"]["requests"].as_u64().unwrap() >= 1,
+            "cold worker fetched nothing: {}",
+            case.sql
+        );
+        assert_eq!(got["columns"], json!(native.columns), "{}", case.sql);
+        assert_eq!(
+            numbers_as_f64(&got["rows"]),
+            numbers_as_f64(&json!(native.rows)),
+            "{}",
+            case.sql
+        );
+    }
+
+    let search = wasm_query::search::SearchSession::open(native_engine(site, &m), &m).unwrap();
+    for case in &cases.search {
+        let opts: wasm_query::search::SearchOptions =
+            serde_json::from_value(Value::Object(case.options.clone())).unwrap();
+        let native = search.search(&case.query, &opts).unwrap();
+        let js = format!(
+            "bake.cancel(); return await bake.search({}, {});",
+            json!(case.query),
+            Value::Object(case.options.clone())
+        );
+        let got = eval_exact(&b, &js)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", case.query));
+        assert!(
+            got["stats"]["requests"].as_u64().unwrap() >= 1,
+            "cold worker fetched nothing: {}",
+            case.query
+        );
+        assert_eq!(got["total"], json!(native.total), "{}", case.query);
+        // Scores are f32: compare them exactly, as f32.
+        let as_f32 = |hits: &Value| -> Value {
+            let mut hits = hits.clone();
+            for h in hits.as_array_mut().expect("hits") {
+                h["score"] = json!(h["score"].as_f64().expect("score") as f32);
+            }
+            hits
+        };
+        assert_eq!(
+            as_f32(&got["hits"]),
+            as_f32(&json!(native.hits)),
+            "{}",
+            case.query
+        );
+        assert_eq!(
+            got["hits"].as_array().map(Vec::len),
+            Some(native.hits.len())
+        );
+    }
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xss_payloads_stay_text_everywhere() {
+    let site = demo_site();
+    let server = serve(site);
+    let base = format!("http://{}", server.addr);
+    let b = Browser::start().await;
+    let payload = r#"<img src=x onerror="window.__xss=1">"#;
+    let visible = |b: &Browser| {
+        let b = b.client.clone();
+        async move {
+            let v = b
+                .execute(
+                    "return [typeof window.__xss, document.body.innerText];",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            (
+                v[0].as_str().unwrap().to_string(),
+                v[1].as_str().unwrap().to_string(),
+            )
+        }
+    };
+    // A page whose title and code block hold the payload.
+    b.client
+        .goto(&format!("{base}/search-engines/escaping-and-xss/"))
+        .await
+        .unwrap();
+    let (xss, text) = visible(&b).await;
+    assert_eq!(xss, "undefined");
+    assert!(
+        text.contains(payload),
+        "the payload should be visible as text"
+    );
+    // Search results.
+    b.client
+        .goto(&format!("{base}/search/?q=onerror"))
+        .await
+        .unwrap();
+    b.wait_for(
+        r#"document.querySelectorAll(".search-results li").length"#,
+        30,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (xss, text) = visible(&b).await;
+    assert_eq!(xss, "undefined");
+    assert!(text.contains("Escaping output"), "{text}");
+    // The SQL console, with the CSV cell.
+    b.client
+        .goto(&format!(
+            "{base}/sql/?db=web&sql=SELECT%20input%20FROM%20escaping_examples"
+        ))
+        .await
+        .unwrap();
+    b.wait_for(r#"document.querySelectorAll('#sql-result td').length"#, 60)
+        .await;
+    let (xss, text) = visible(&b).await;
+    assert_eq!(xss, "undefined");
+    assert!(text.contains(payload));
+    // The table page.
+    b.client
+        .goto(&format!("{base}/tables/web/escaping_examples/"))
+        .await
+        .unwrap();
+    b.wait_for(
+        r#"/Rows 1/.test(document.querySelector(".table-info").textContent)"#,
+        60,
+    )
+    .await;
+    let (xss, text) = visible(&b).await;
+    assert_eq!(xss, "undefined");
+    assert!(text.contains(payload));
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_fetching_and_budget_stops_a_query() {
+    let site = demo_site();
+    let server = serve(site);
+    let base = format!("http://{}", server.addr);
+    let b = Browser::start().await;
+    b.client.goto(&format!("{base}/sql/")).await.unwrap();
+    b.wait_for("window.bake && 1", 10).await;
+    // Warm the SQL Worker, then start a full scan and cancel it while it runs.
+    b.eval("await bake.sql('web', 'SELECT 1'); return 1;")
+        .await
+        .unwrap();
+    let err = b
+        .eval(
+            "const p = bake.sql('nyc', 'SELECT sum(length(tailnum)) FROM flights, (SELECT 1 UNION ALL SELECT 2)', null, {budget: 1e9});\n\
+             await new Promise(r => setTimeout(r, 150)); bake.cancel(); await p; return 'finished';",
+        )
+        .await
+        .unwrap_err();
+    assert!(err.contains("cancelled"), "{err}");
+    let after_cancel = server.requests().len();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let later = server.requests();
+    assert!(
+        later.len() <= after_cancel + 1,
+        "requests after cancel: {:?}",
+        &later[after_cancel..]
+    );
+
+    // The byte budget stops a query, says how much it fetched, and a higher budget works.
+    let r = b.eval("bake.cancel(); try { await bake.sql('nyc', 'SELECT count(*) FROM flights WHERE arr_delay > 300', null, {budget: 200000}); return 'ran'; } catch (e) { return [e.kind, e.message]; }").await.unwrap();
+    assert_eq!(r[0], json!("budget"), "{r}");
+    assert!(r[1].as_str().unwrap().contains("budget"), "{r}");
+    let r = b.eval("const r = await bake.sql('nyc', 'SELECT count(*) FROM flights WHERE arr_delay > 300', null, {budget: 1e9}); return r.rows[0][0];").await.unwrap();
+    assert_eq!(r, json!(611));
+    b.close().await;
+}
