@@ -8,7 +8,10 @@ use std::process::Command;
 use wasm_query::manifest::{Manifest, PackEntry};
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The `content` of `<meta name=bake-manifest …>`, quoted or not (minified HTML drops quotes).
@@ -40,7 +43,10 @@ fn demo_manifest_describes_the_files_exactly() {
     // A small part size so the big database is split into many parts.
     let config_text = std::fs::read_to_string(repo_root().join("bake.toml"))
         .unwrap()
-        .replace("host = \"netlify\"", "host = \"netlify\"\npart_size = \"4MiB\"");
+        .replace(
+            "host = \"netlify\"",
+            "host = \"netlify\"\npart_size = \"4MiB\"",
+        );
     let config = repo_root().join("bake.manifest-test.toml");
     std::fs::write(&config, config_text).unwrap();
     let status = Command::new(env!("CARGO_BIN_EXE_bake"))
@@ -55,7 +61,10 @@ fn demo_manifest_describes_the_files_exactly() {
 
     let index = std::fs::read_to_string(site.join("index.html")).unwrap();
     let url = manifest_url(&index);
-    assert!(url.starts_with("/_assets/manifest.") && url.ends_with(".json"), "{url}");
+    assert!(
+        url.starts_with("/_assets/manifest.") && url.ends_with(".json"),
+        "{url}"
+    );
     // Every page points at the same manifest.
     let page = std::fs::read_to_string(site.join("caching/cache-control/index.html")).unwrap();
     assert_eq!(manifest_url(&page), url);
@@ -71,46 +80,103 @@ fn demo_manifest_describes_the_files_exactly() {
         assert!(file.parts.iter().all(|p| p.length % file.block_size as u64 == 0 || p.offset + p.length == file.size));
         let bytes = join(&site, file);
         assert_eq!(&bytes[..16], b"SQLite format 3\0");
-        assert_eq!((bytes[18], bytes[19]), (1, 1), "{name}: rollback-journal (DELETE) file format");
+        assert_eq!(
+            (bytes[18], bytes[19]),
+            (1, 1),
+            "{name}: rollback-journal (DELETE) file format"
+        );
         let tmp = out_dir.path().join(format!("{name}.sqlite"));
         std::fs::write(&tmp, &bytes).unwrap();
         let conn = rusqlite::Connection::open(&tmp).unwrap();
-        let page_size: u32 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        let page_size: u32 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(page_size, db.page_size);
         for t in &db.tables {
-            let rows: i64 = conn.query_row(&format!("SELECT count(*) FROM \"{}\"", t.name), [], |r| r.get(0)).unwrap();
+            let rows: i64 = conn
+                .query_row(&format!("SELECT count(*) FROM \"{}\"", t.name), [], |r| {
+                    r.get(0)
+                })
+                .unwrap();
             assert_eq!(rows as u64, t.rows, "{name}.{}", t.name);
         }
     }
     let nyc = &manifest.databases["nyc"];
-    assert!(manifest.files["nyc.sqlite"].parts.len() > 5, "flights should span several 4 MiB parts");
+    assert!(
+        manifest.files["nyc.sqlite"].parts.len() > 5,
+        "flights should span several 4 MiB parts"
+    );
     let flights = nyc.tables.iter().find(|t| t.name == "flights").unwrap();
     assert_eq!(flights.rows, 336_776);
-    assert!(flights.foreign_keys.iter().any(|f| f.columns == ["carrier"] && f.table == "airlines" && f.to == ["carrier"]));
-    assert!(flights.indexes.iter().any(|i| i.columns == ["origin", "dest"]));
-    let dep_delay = flights.columns.iter().find(|c| c.name == "dep_delay").unwrap();
+    assert!(
+        flights
+            .foreign_keys
+            .iter()
+            .any(|f| f.columns == ["carrier"] && f.table == "airlines" && f.to == ["carrier"])
+    );
+    assert!(
+        flights
+            .indexes
+            .iter()
+            .any(|i| i.columns == ["origin", "dest"])
+    );
+    let dep_delay = flights
+        .columns
+        .iter()
+        .find(|c| c.name == "dep_delay")
+        .unwrap();
     assert_eq!(dep_delay.sql_type, "INTEGER");
     let airports = nyc.tables.iter().find(|t| t.name == "airports").unwrap();
-    assert_eq!(airports.columns.iter().find(|c| c.name == "faa").unwrap().primary_key, 1);
+    assert_eq!(
+        airports
+            .columns
+            .iter()
+            .find(|c| c.name == "faa")
+            .unwrap()
+            .primary_key,
+        1
+    );
     let web = &manifest.databases["web"];
-    let status = web.tables.iter().find(|t| t.name == "http_status").expect("table from the .sql script");
+    let status = web
+        .tables
+        .iter()
+        .find(|t| t.name == "http_status")
+        .expect("table from the .sql script");
     assert_eq!(status.rows, 62);
 
     let search = manifest.search.as_ref().expect("search index");
     let pack = join(&site, &manifest.files[&search.file]);
     assert!(matches!(search.entries["meta.json"], PackEntry::Inline(_)));
-    let index = bake::search::unpack(&pack, &search.entries).expect("pack opens as a tantivy index");
-    assert_eq!(index.searchable_segment_ids().unwrap().len(), 1, "merged to one segment");
+    let index =
+        bake::search::unpack(&pack, &search.entries).expect("pack opens as a tantivy index");
+    assert_eq!(
+        index.searchable_segment_ids().unwrap().len(),
+        1,
+        "merged to one segment"
+    );
     let searcher = index.reader().unwrap().searcher();
     assert_eq!(searcher.num_docs(), search.documents);
     let schema = index.schema();
-    let fields = ["title", "body"].map(|f| schema.get_field(f).unwrap()).to_vec();
-    let query = tantivy::query::QueryParser::for_index(&index, fields).parse_query("stale-while-revalidate").unwrap();
-    let hits = searcher.search(&query, &tantivy::collector::TopDocs::with_limit(5).order_by_score()).unwrap();
+    let fields = ["title", "body"]
+        .map(|f| schema.get_field(f).unwrap())
+        .to_vec();
+    let query = tantivy::query::QueryParser::for_index(&index, fields)
+        .parse_query("stale-while-revalidate")
+        .unwrap();
+    let hits = searcher
+        .search(
+            &query,
+            &tantivy::collector::TopDocs::with_limit(5).order_by_score(),
+        )
+        .unwrap();
     assert!(!hits.is_empty());
     let top: tantivy::TantivyDocument = searcher.doc(hits[0].1).unwrap();
     let url_field = schema.get_field("url").unwrap();
-    let top_url = top.get_first(url_field).and_then(|v| tantivy::schema::Value::as_str(&v)).unwrap().to_string();
+    let top_url = top
+        .get_first(url_field)
+        .and_then(|v| tantivy::schema::Value::as_str(&v))
+        .unwrap()
+        .to_string();
     assert_eq!(top_url, "/caching/stale-while-revalidate/");
 
     let headers = std::fs::read_to_string(site.join("_headers")).unwrap();
