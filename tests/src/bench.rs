@@ -20,6 +20,8 @@
 //! folders are deleted at the end unless `--keep DIR` names a folder to generate into.
 //! Linux first: `ru_maxrss` is read as KiB (bytes on macOS).
 
+mod query_bench;
+
 use std::ffi::CString;
 use std::fmt::Write as _;
 use std::fs::{self, File};
@@ -43,7 +45,8 @@ usage: cargo run --release -p bake-tests --bin bench -- [OPTIONS]
 
   --pages N        content pages of the generated site (default 10000)
   --csv-bytes N    size of the generated CSV; a number of bytes or e.g. 512MiB, 1GiB (default 1GiB)
-  --only site|csv  run one of the two benchmarks
+  --only site|csv|query  run one of the benchmarks (query: requests, bytes and round trips
+                   of cold and warm queries and searches, and the browser modules' sizes)
   --runs N         timed runs of the default site build, after one warm-up (default 3)
   --keep DIR       generate into DIR/site-bench and DIR/csv-bench and keep them
   --bake PATH      time this bake binary instead of building target/release/bake
@@ -56,6 +59,8 @@ enum Only {
     Site,
     /// The big CSV.
     Csv,
+    /// Queries and searches through the browser's engine.
+    Query,
 }
 
 /// Command-line arguments.
@@ -107,7 +112,8 @@ impl Args {
                     args.only = Some(match value("--only")?.as_str() {
                         "site" => Only::Site,
                         "csv" => Only::Csv,
-                        other => bail!("--only takes site or csv, not `{other}`"),
+                        "query" => Only::Query,
+                        other => bail!("--only takes site, csv or query, not `{other}`"),
                     })
                 }
                 "--runs" => {
@@ -216,11 +222,16 @@ fn run() -> Result<()> {
             (t.path().to_path_buf(), Some(t))
         }
     };
-    if args.only != Some(Only::Csv) {
+    if args.only.is_none() || args.only == Some(Only::Site) {
         site_bench(&bake, &fresh_dir(&base, "site-bench")?, &args)?;
     }
-    if args.only != Some(Only::Site) {
+    if args.only.is_none() || args.only == Some(Only::Csv) {
         csv_bench(&bake, &fresh_dir(&base, "csv-bench")?, args.csv_bytes)?;
+    }
+    if args.only.is_none() || args.only == Some(Only::Query) {
+        // About 1.08 million rows of the same generated CSV.
+        let rows = |path: &Path| generate_csv(path, 110_000_000).map(|(rows, _)| rows);
+        query_bench::run(&bake, &root, &fresh_dir(&base, "query-bench")?, rows)?;
     }
     match &args.keep {
         Some(_) => println!("\nkept: {}", base.display()),

@@ -1,5 +1,6 @@
-//! Hot pages of a baked database: page 1 (header and schema), every B-tree's root, and
-//! every interior page, found by walking the B-trees from their roots (SQLite file format,
+//! Hot pages of a baked database: every page of the schema and of the ANALYZE statistics
+//! (SQLite reads both whole when it opens a database), and every other B-tree's root and
+//! interior pages, found by walking the B-trees from their roots (SQLite file format,
 //! section 1.6). A reader that preloads them needs only leaf pages for an indexed lookup.
 
 use std::collections::BTreeSet;
@@ -14,54 +15,44 @@ pub const MAX_HOT_BYTES: u64 = 2 * 1024 * 1024;
 /// Page types (first byte of a B-tree page header).
 const INTERIOR_INDEX: u8 = 2;
 const INTERIOR_TABLE: u8 = 5;
-const LEAF_INDEX: u8 = 10;
-const LEAF_TABLE: u8 = 13;
 
-/// The hot pages of the SQLite file at `path` as byte ranges (one page each, sorted).
-pub fn hot_ranges(path: &Path, page_size: u32, roots: &[u64]) -> std::io::Result<Vec<ByteRange>> {
+/// The hot pages of the SQLite file at `path` as byte ranges (one page each, sorted):
+/// the schema (page 1) and the `whole` trees with their leaves, the `roots` trees without.
+pub fn hot_ranges(
+    path: &Path,
+    page_size: u32,
+    roots: &[u64],
+    whole: &[u64],
+) -> std::io::Result<Vec<ByteRange>> {
     let mut file = std::fs::File::open(path)?;
     let ps = page_size as u64;
     let pages = file.metadata()?.len() / ps;
     let mut page = vec![0u8; page_size as usize];
+    let full = |hot: &BTreeSet<u64>| (hot.len() as u64) * ps >= MAX_HOT_BYTES;
     let mut hot = BTreeSet::new();
+    let mut stack: Vec<u64> = std::iter::once(1).chain(whole.iter().copied()).collect();
+    while let Some(n) = stack.pop() {
+        if n >= 1 && n <= pages && !full(&hot) && hot.insert(n) {
+            stack.extend(children(&mut file, n, ps, &mut page)?);
+        }
+    }
     // Breadth first, so that the byte cap drops the deepest level, not a whole tree.
-    let mut level: Vec<u64> = std::iter::once(1)
-        .chain(roots.iter().copied())
-        .filter(|&p| p >= 1 && p <= pages)
-        .collect();
-    while !level.is_empty() && (hot.len() as u64) * ps < MAX_HOT_BYTES {
+    let mut level: Vec<u64> = roots.to_vec();
+    while !level.is_empty() && !full(&hot) {
         let mut next = Vec::new();
         for &n in &level {
-            if !hot.insert(n) || (hot.len() as u64) * ps > MAX_HOT_BYTES {
-                continue;
-            }
-            file.seek(SeekFrom::Start((n - 1) * ps))?;
-            file.read_exact(&mut page)?;
-            let h = if n == 1 { 100 } else { 0 }; // page 1 starts with the 100-byte file header
-            match page[h] {
-                INTERIOR_INDEX | INTERIOR_TABLE => {
-                    let cells = u16::from_be_bytes([page[h + 3], page[h + 4]]) as usize;
-                    let right =
-                        u32::from_be_bytes(page[h + 8..h + 12].try_into().expect("4 bytes")) as u64;
-                    for i in 0..cells {
-                        let at = h + 12 + 2 * i;
-                        let ptr = u16::from_be_bytes([page[at], page[at + 1]]) as usize;
-                        if ptr + 4 <= page.len() {
-                            let child =
-                                u32::from_be_bytes(page[ptr..ptr + 4].try_into().expect("4 bytes"))
-                                    as u64;
-                            next.push(child);
-                        }
-                    }
-                    next.push(right);
-                }
-                LEAF_INDEX | LEAF_TABLE => {}
-                _ => {} // not a B-tree page (should not happen for a root): leave it
+            if n >= 1 && n <= pages && !full(&hot) && hot.insert(n) {
+                next.extend(children(&mut file, n, ps, &mut page)?);
             }
         }
-        next.retain(|&c| c >= 1 && c <= pages && !hot.contains(&c));
-        // Children that are leaves are read only to learn they are leaves: keep interior ones.
-        level = interior_only(&mut file, &next, ps, &mut page)?;
+        next.retain(|c| !hot.contains(c));
+        // Leaves are left to be read on demand: keep only the interior children.
+        level = Vec::new();
+        for n in next {
+            if n >= 1 && n <= pages && is_interior(&mut file, n, ps, &mut page)? {
+                level.push(n);
+            }
+        }
     }
     Ok(hot
         .into_iter()
@@ -72,20 +63,43 @@ pub fn hot_ranges(path: &Path, page_size: u32, roots: &[u64]) -> std::io::Result
         .collect())
 }
 
-fn interior_only(
+fn read_page(file: &mut std::fs::File, n: u64, ps: u64, page: &mut [u8]) -> std::io::Result<usize> {
+    file.seek(SeekFrom::Start((n - 1) * ps))?;
+    file.read_exact(page)?;
+    Ok(if n == 1 { 100 } else { 0 }) // page 1 starts with the 100-byte file header
+}
+
+fn is_interior(
     file: &mut std::fs::File,
-    pages: &[u64],
+    n: u64,
     ps: u64,
-    buf: &mut [u8],
+    page: &mut [u8],
+) -> std::io::Result<bool> {
+    let h = read_page(file, n, ps, page)?;
+    Ok(matches!(page[h], INTERIOR_INDEX | INTERIOR_TABLE))
+}
+
+/// Child pages of page `n` if it is an interior B-tree page; none for a leaf.
+fn children(
+    file: &mut std::fs::File,
+    n: u64,
+    ps: u64,
+    page: &mut [u8],
 ) -> std::io::Result<Vec<u64>> {
-    let mut out = Vec::new();
-    for &n in pages {
-        file.seek(SeekFrom::Start((n - 1) * ps))?;
-        file.read_exact(&mut buf[..1])?;
-        if matches!(buf[0], INTERIOR_INDEX | INTERIOR_TABLE) {
-            out.push(n);
+    let h = read_page(file, n, ps, page)?;
+    if !matches!(page[h], INTERIOR_INDEX | INTERIOR_TABLE) {
+        return Ok(Vec::new());
+    }
+    let cells = u16::from_be_bytes([page[h + 3], page[h + 4]]) as usize;
+    let mut out = Vec::with_capacity(cells + 1);
+    for i in 0..cells {
+        let at = h + 12 + 2 * i;
+        let ptr = u16::from_be_bytes([page[at], page[at + 1]]) as usize;
+        if ptr + 4 <= page.len() {
+            out.push(u32::from_be_bytes(page[ptr..ptr + 4].try_into().expect("4 bytes")) as u64);
         }
     }
+    out.push(u32::from_be_bytes(page[h + 8..h + 12].try_into().expect("4 bytes")) as u64);
     Ok(out)
 }
 
@@ -115,7 +129,7 @@ mod tests {
             .query_row("PRAGMA page_count", [], |r| r.get::<_, i64>(0))
             .unwrap() as u64;
         drop(conn);
-        let hot = hot_ranges(&path, 1024, &roots).unwrap();
+        let hot = hot_ranges(&path, 1024, &roots, &[]).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         assert!(hot.iter().any(|r| r.offset == 0), "page 1");
         for r in &hot {

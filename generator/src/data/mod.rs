@@ -201,18 +201,20 @@ fn bake_one(
     .map_err(sql_err)?;
     let mut schema = read_schema(&conn).map_err(sql_err)?;
     schema.file = format!("{}.sqlite", plan.name);
-    let roots: Vec<u64> = conn
-        .prepare("SELECT rootpage FROM sqlite_schema WHERE rootpage > 0")
+    // (root page, whether SQLite reads the whole tree at open: the ANALYZE statistics)
+    let roots: Vec<(u64, bool)> = conn
+        .prepare("SELECT rootpage, name LIKE 'sqlite_stat%' FROM sqlite_schema WHERE rootpage > 0")
         .and_then(|mut st| {
-            st.query_map([], |r| r.get::<_, i64>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()
+            st.query_map([], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, bool>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
         })
-        .map_err(sql_err)?
-        .into_iter()
-        .map(|r| r as u64)
-        .collect();
+        .map_err(sql_err)?;
     drop(conn);
-    let hot = hot::hot_ranges(&path, schema.page_size, &roots)
+    let partial: Vec<u64> = roots.iter().filter(|r| !r.1).map(|r| r.0).collect();
+    let whole: Vec<u64> = roots.iter().filter(|r| r.1).map(|r| r.0).collect();
+    let hot = hot::hot_ranges(&path, schema.page_size, &partial, &whole)
         .map_err(|e| Error::io(&path, "read", e))?;
     Ok(BakedDatabase {
         name: plan.name.clone(),
