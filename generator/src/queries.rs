@@ -8,6 +8,7 @@ use rusqlite::{Connection, OpenFlags, types::Value};
 
 use crate::data::quote_ident;
 use crate::error::Error;
+use wasm_query::search::escape_html as escape;
 
 /// Rows shown on a page at most; the rest are counted, not shown.
 pub const MAX_ROWS: usize = 1000;
@@ -173,22 +174,6 @@ pub fn format_real(f: f64) -> String {
     } else {
         format!("{f}")
     }
-}
-
-/// HTML-escapes text for element content and quoted attributes.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Error for a shortcode naming an unknown query.
