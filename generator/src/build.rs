@@ -179,15 +179,7 @@ pub fn build(config: &Config, opts: &BuildOptions) -> Result<BuildReport> {
     }
     let top = top_level_entries(output.dir())?;
     output.write("_headers", emit::headers_file(&top).as_bytes())?;
-    if let Some(max) = config.host.max_files()
-        && output.files > max
-    {
-        return Err(Error::msg(format!(
-            "the site has {} files; host {:?} accepts at most {max}",
-            output.files, config.host
-        ))
-        .hint("raise part_size so data files split into fewer parts, or deploy to another host"));
-    }
+    check_file_count(config.host, output.files)?;
     // 9. swap into place
     let (files, bytes) = (output.files, output.bytes);
     let staging_path = staging.keep();
@@ -210,6 +202,17 @@ pub fn build(config: &Config, opts: &BuildOptions) -> Result<BuildReport> {
         bytes,
         elapsed: start.elapsed(),
     })
+}
+
+/// Refuses a site with more files than the host accepts.
+fn check_file_count(host: crate::config::Host, files: usize) -> Result<()> {
+    match host.max_files() {
+        Some(max) if files > max => Err(Error::msg(format!(
+            "the site has {files} files; host {host:?} accepts at most {max}"
+        ))
+        .hint("raise part_size so data files split into fewer parts, or deploy to another host")),
+        _ => Ok(()),
+    }
 }
 
 /// Refuses output folders that would swallow the project; returns the folder to stage in.
@@ -1010,4 +1013,24 @@ fn excerpt(text: &str, max: usize) -> String {
     let cut: String = text.chars().take(max).collect();
     let cut = cut.rsplit_once(' ').map(|(a, _)| a).unwrap_or(&cut);
     format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Host;
+
+    #[test]
+    fn cloudflare_file_limit() {
+        assert!(check_file_count(Host::Cloudflare, 20_000).is_ok());
+        let e = check_file_count(Host::Cloudflare, 20_001).unwrap_err();
+        assert!(e.to_string().contains("at most 20000"), "{e}");
+        assert!(check_file_count(Host::Netlify, 1_000_000).is_ok());
+    }
+
+    #[test]
+    fn excerpts_cut_at_words() {
+        assert_eq!(excerpt("short", 10), "short");
+        assert_eq!(excerpt("one two three four", 9), "one two…");
+    }
 }

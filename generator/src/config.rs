@@ -444,6 +444,37 @@ impl Config {
     }
 }
 
+impl Config {
+    /// An error pointing into entry `index` (0-based) of the array of tables `header`
+    /// (e.g. `[[search.tables]]`): at the first line of it that quotes `needle`, else at the
+    /// entry's header line.
+    pub fn error_in_entry(
+        &self,
+        header: &str,
+        index: usize,
+        needle: &str,
+        message: impl Into<String>,
+    ) -> Error {
+        let quoted = format!("\"{needle}\"");
+        let lines: Vec<&str> = self.text.lines().collect();
+        let start = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.trim_start().starts_with(header))
+            .nth(index)
+            .map(|(i, _)| i);
+        let Some(start) = start else {
+            return Error::at(&self.path, 1, message);
+        };
+        let found = lines[start + 1..]
+            .iter()
+            .take_while(|l| !l.trim_start().starts_with('['))
+            .position(|l| l.contains(&quoted))
+            .map(|i| start + 1 + i);
+        Error::at(&self.path, found.unwrap_or(start) + 1, message)
+    }
+}
+
 /// Database and table names become SQL identifiers and file names: keep them plain.
 fn check_name(name: &str) -> std::result::Result<(), String> {
     let ok = !name.is_empty()

@@ -16,13 +16,14 @@ use crate::queries::Databases;
 /// Documents for the data rows named in `[[search.tables]]`.
 pub fn row_documents(config: &Config, dbs: &Databases) -> Result<Vec<SearchDoc>> {
     let mut docs = Vec::new();
-    for st in &config.search.tables {
-        let at = |msg: String| {
+    for (i, st) in config.search.tables.iter().enumerate() {
+        let about = |needle: &str, msg: String| {
             config
-                .error_at_key(&st.table, msg)
+                .error_in_entry("[[search.tables]]", i, needle, msg)
                 .hint("[[search.tables]] names a database, a table and its columns")
         };
-        let conn = dbs.open(&st.database).map_err(&at)?;
+        let at = |msg: String| about(&st.table, msg);
+        let conn = dbs.open(&st.database).map_err(|m| about(&st.database, m))?;
         let cols = crate::data::read_schema(&conn)
             .map_err(|e| at(e.to_string()))?
             .tables
@@ -39,10 +40,10 @@ pub fn row_documents(config: &Config, dbs: &Databases) -> Result<Vec<SearchDoc>>
         wanted.extend(st.columns.iter().filter(|c| **c != st.title).cloned());
         for c in &wanted {
             if !cols.iter().any(|col| &col.name == c) {
-                return Err(at(format!(
-                    "table `{}.{}` has no column `{c}`",
-                    st.database, st.table
-                )));
+                return Err(about(
+                    c,
+                    format!("table `{}.{}` has no column `{c}`", st.database, st.table),
+                ));
             }
         }
         let list = wanted
