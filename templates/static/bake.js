@@ -138,8 +138,6 @@ export function el(tag, attrs = {}, ...children) {
 export function cellText(v) {
   if (v === null || v === undefined) return "NULL";
   if (typeof v === "object" && "blob" in v) return `(${Math.floor((v.blob.length * 3) / 4)} bytes)`;
-  if (typeof v === "number" && Number.isFinite(v) && !Number.isInteger(v)) return String(v);
-  if (typeof v === "number" && Number.isInteger(v)) return String(v);
   return String(v);
 }
 

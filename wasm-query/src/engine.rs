@@ -341,33 +341,32 @@ impl<F: Fetch> Engine<F> {
     pub fn preload_hot(&mut self, file: &str) -> Result<(), EngineError> {
         let st = self
             .files
-            .get_mut(file)
+            .get(file)
             .ok_or_else(|| EngineError::UnknownFile(file.into()))?;
         if st.hot_loaded || st.meta.hot.is_empty() {
             return Ok(());
         }
-        st.hot_loaded = true;
         let (id, bs, hot) = (st.id, st.meta.block_size as u64, st.meta.hot.clone());
         let sidecar = format!("{file}.hot");
-        let Ok(size) = self.size(&sidecar) else {
-            return self.preload(file, &hot);
-        };
         let total: u64 = hot.iter().map(|r| r.length).sum();
         let aligned = hot.iter().all(|r| r.offset % bs == 0 && r.length % bs == 0);
-        if size != total || !aligned {
-            return self.preload(file, &hot);
-        }
-        let mut bytes = vec![0u8; size as usize];
-        self.read(&sidecar, 0, &mut bytes)?;
-        let mut at = 0usize;
-        for r in &hot {
-            for k in 0..r.length / bs {
-                let block = r.offset / bs + k;
-                let data: Arc<[u8]> = bytes[at..at + bs as usize].into();
-                self.cache.insert((id, block), data);
-                at += bs as usize;
+        match self.size(&sidecar) {
+            Ok(size) if size == total && aligned => {
+                let mut bytes = vec![0u8; size as usize];
+                self.read(&sidecar, 0, &mut bytes)?;
+                let mut at = 0usize;
+                for r in &hot {
+                    for k in 0..r.length / bs {
+                        let data: Arc<[u8]> = bytes[at..at + bs as usize].into();
+                        self.cache.insert((id, r.offset / bs + k), data);
+                        at += bs as usize;
+                    }
+                }
             }
+            _ => self.preload(file, &hot)?,
         }
+        // Only once it worked: a failed preload is tried again by the next query.
+        self.files.get_mut(file).expect("checked above").hot_loaded = true;
         Ok(())
     }
 

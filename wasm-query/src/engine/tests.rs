@@ -374,3 +374,24 @@ fn a_hot_sidecar_preloads_scattered_blocks_in_one_request() {
     read(&mut e, 30 * 1024, 10).unwrap();
     assert_eq!(e.query_stats().requests, 1);
 }
+
+#[test]
+fn a_failed_hot_preload_is_tried_again() {
+    let (dir, mut m, _) = site(16 * 1024, 16);
+    m.files.get_mut("f").unwrap().hot = vec![ByteRange {
+        offset: 0,
+        length: 1024,
+    }];
+    let f = Faulty::new(DirFetch::new(dir.path()));
+    f.always(Some(Fault::Status(404)));
+    let mut e = Engine::new(&f, &m, config());
+    assert!(e.preload_hot("f").is_err());
+    f.always(None);
+    e.begin_query(None);
+    e.preload_hot("f").unwrap();
+    assert_eq!(
+        e.query_stats().requests,
+        1,
+        "tried again once the host answers"
+    );
+}
