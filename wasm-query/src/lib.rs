@@ -13,5 +13,7 @@ pub mod manifest;
 pub mod search;
 #[cfg(feature = "sql")]
 pub mod sql;
+#[cfg(test)]
+mod test_support;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

@@ -12,32 +12,13 @@ fn site(size: usize, part_blocks: u64) -> (tempfile::TempDir, Manifest, Vec<u8>)
     let data: Vec<u8> = (0..size as u64)
         .map(|i| (i.wrapping_mul(2654435761) >> 7) as u8)
         .collect();
-    std::fs::create_dir_all(dir.path().join("_data")).unwrap();
-    let part_len = part_blocks * BS as u64;
-    let mut parts = Vec::new();
-    let mut offset = 0u64;
-    while offset < size as u64 {
-        let len = part_len.min(size as u64 - offset);
-        let url = format!("/_data/f.{}.bin", parts.len());
-        std::fs::write(
-            dir.path().join(&url[1..]),
-            &data[offset as usize..(offset + len) as usize],
-        )
-        .unwrap();
-        parts.push(Part {
-            url,
-            offset,
-            length: len,
-        });
-        offset += len;
-    }
-    let file = LogicalFile {
-        size: size as u64,
-        block_size: BS,
-        hash: String::new(),
-        parts,
-        hot: vec![],
-    };
+    let file = crate::test_support::write_parts(
+        dir.path(),
+        "f",
+        &data,
+        BS,
+        (part_blocks * BS as u64) as usize,
+    );
     let manifest = Manifest {
         version: MANIFEST_VERSION,
         generator: "test".into(),

@@ -5,7 +5,7 @@ use super::build::{PackedIndex, SearchDoc, build_index, unpack};
 use super::*;
 use crate::engine::{Engine, EngineConfig, shared};
 use crate::fetch::{DirFetch, Fault, Faulty, Fetch, NetworkError, Request, Response};
-use crate::manifest::{ByteRange, LogicalFile, MANIFEST_VERSION, PackEntry, Part, SearchIndex};
+use crate::manifest::{ByteRange, LogicalFile, MANIFEST_VERSION, PackEntry, SearchIndex};
 
 const XSS: &str = r#"<img src=x onerror="window.__xss=1">"#;
 
@@ -149,31 +149,8 @@ enum Hot {
 
 /// Writes `bytes` into `dir` as parts of `PART_BLOCKS` blocks; returns the logical file.
 fn write_parts(dir: &std::path::Path, name: &str, bytes: &[u8]) -> LogicalFile {
-    let part_len = PART_BLOCKS * PACK_BLOCK_SIZE as u64;
-    let mut parts = Vec::new();
-    let mut offset = 0u64;
-    while offset < bytes.len() as u64 {
-        let len = part_len.min(bytes.len() as u64 - offset);
-        let url = format!("/_data/{name}.{}.bin", parts.len());
-        std::fs::write(
-            dir.join(&url[1..]),
-            &bytes[offset as usize..(offset + len) as usize],
-        )
-        .unwrap();
-        parts.push(Part {
-            url,
-            offset,
-            length: len,
-        });
-        offset += len;
-    }
-    LogicalFile {
-        size: bytes.len() as u64,
-        block_size: PACK_BLOCK_SIZE,
-        hash: String::new(),
-        parts,
-        hot: vec![],
-    }
+    let part_len = (PART_BLOCKS * PACK_BLOCK_SIZE as u64) as usize;
+    crate::test_support::write_parts(dir, name, bytes, PACK_BLOCK_SIZE, part_len)
 }
 
 /// A site folder holding the pack as parts (and the hot sidecar if asked), and its manifest.

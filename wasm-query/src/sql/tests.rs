@@ -11,7 +11,7 @@ use serde_json::{Value as Json, json};
 use super::*;
 use crate::engine::{Engine, EngineConfig, Stats, shared};
 use crate::fetch::{DirFetch, Fault, Faulty, Fetch, NetworkError, Request, Response};
-use crate::manifest::{Database, LogicalFile, MANIFEST_VERSION, Part};
+use crate::manifest::{Database, LogicalFile, MANIFEST_VERSION};
 
 const TRIPS: i64 = 25_000;
 const NAMES: [&str; 6] = [
@@ -100,23 +100,7 @@ fn make_lookup(path: &Path) {
 
 /// Splits `data` into parts of `part_len` bytes under `_data/`.
 fn split(root: &Path, name: &str, data: &[u8], block: u32, part_len: usize) -> LogicalFile {
-    let mut parts = Vec::new();
-    for (i, chunk) in data.chunks(part_len).enumerate() {
-        let url = format!("/_data/{name}.{i}.bin");
-        std::fs::write(root.join(&url[1..]), chunk).unwrap();
-        parts.push(Part {
-            url,
-            offset: (i * part_len) as u64,
-            length: chunk.len() as u64,
-        });
-    }
-    LogicalFile {
-        size: data.len() as u64,
-        block_size: block,
-        hash: String::new(),
-        parts,
-        hot: vec![],
-    }
+    crate::test_support::write_parts(root, name, data, block, part_len)
 }
 
 /// `city` in parts of `city_part_blocks` pages; `lookup` in parts of 2500 bytes, so its
