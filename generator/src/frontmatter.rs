@@ -58,19 +58,21 @@ pub struct Parsed<'a> {
     pub body_line: usize,
 }
 
-/// Splits and parses front matter. A file without front matter gets empty front matter.
-pub fn parse<'a>(path: &Path, text: &'a str) -> Result<Parsed<'a>> {
+/// Front matter as a JSON value (empty object if there is none), its raw text, the body
+/// and the body's first line.
+fn split<'a>(path: &Path, text: &'a str) -> Result<(serde_json::Value, &'a str, &'a str, usize)> {
     let text_nobom = text.strip_prefix('\u{feff}').unwrap_or(text);
     let first = text_nobom.lines().next().unwrap_or("").trim_end();
     let (delim, is_toml) = match first {
         "+++" => ("+++", true),
         "---" => ("---", false),
         _ => {
-            return Ok(Parsed {
-                front: FrontMatter::default(),
-                body: text_nobom,
-                body_line: 1,
-            });
+            return Ok((
+                serde_json::Value::Object(Default::default()),
+                "",
+                text_nobom,
+                1,
+            ));
         }
     };
     // Find the closing delimiter line.
@@ -129,6 +131,33 @@ pub fn parse<'a>(path: &Path, text: &'a str) -> Result<Parsed<'a>> {
             v
         }
     };
+    Ok((value, raw, body, body_line))
+}
+
+/// Splits and parses front matter into `T` (for files other than pages, such as diagram
+/// files); `known` is the hint shown for an unknown key.
+pub fn parse_as<'a, T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &'a str,
+    known: &str,
+) -> Result<(T, &'a str)> {
+    let (value, raw, body, _) = split(path, text)?;
+    let fields: T = serde_json::from_value(value).map_err(|e| {
+        let msg = e.to_string();
+        let key = msg.split('`').nth(1).unwrap_or("");
+        let line = if key.is_empty() {
+            1
+        } else {
+            find_key_line(raw, key)
+        };
+        Error::at(path, line + 1, format!("front matter: {msg}")).hint(known.to_string())
+    })?;
+    Ok((fields, body))
+}
+
+/// Splits and parses front matter. A file without front matter gets empty front matter.
+pub fn parse<'a>(path: &Path, text: &'a str) -> Result<Parsed<'a>> {
+    let (value, raw, body, body_line) = split(path, text)?;
     let front: FrontMatter = serde_json::from_value(value).map_err(|e| {
         let msg = e.to_string();
         let key = msg.split('`').nth(1).unwrap_or("");

@@ -61,6 +61,8 @@ pub struct Content {
     pub pages: Vec<Page>,
     /// Data files, sorted by path.
     pub data: Vec<DataFile>,
+    /// Diagram sources (`.dot`, `.bob`, `.mmd`…), sorted by path.
+    pub diagrams: Vec<crate::diagrams::DiagramFile>,
     /// Static assets, sorted by path.
     pub assets: Vec<Asset>,
     /// Drafts left out of the build.
@@ -147,6 +149,10 @@ fn classify(config: &Config, content: &mut Content, rel: String, path: PathBuf) 
         && (!lower.ends_with(".gz") || matches!(ext, "csv" | "tsv" | "jsonl" | "ndjson"))
     {
         content.data.push(DataFile { rel, path });
+    } else if let Some(kind) = crate::diagrams::Kind::from_extension(ext) {
+        content
+            .diagrams
+            .push(crate::diagrams::DiagramFile { rel, path, kind });
     } else {
         content.assets.push(Asset { rel, path });
     }
@@ -274,18 +280,30 @@ pub fn resolve_in_content(config: &Config, rel: &Path, key: &str) -> Result<Path
 
 /// Groups pages by output path and fails on the first path two files claim.
 pub fn check_unique_outputs(claims: impl IntoIterator<Item = (String, PathBuf)>) -> Result<()> {
+    match duplicate_outputs(claims).into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Every output path claimed twice, as one error each (`bake check` prints them all).
+pub fn duplicate_outputs(claims: impl IntoIterator<Item = (String, PathBuf)>) -> Vec<Error> {
     let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut errors = Vec::new();
     for (out, src) in claims {
         if let Some(first) = seen.get(&out) {
-            return Err(Error::in_file(
-                &src,
-                format!("writes `{out}`, which `{}` also writes", first.display()),
-            )
-            .hint("rename or move one of the two files"));
+            errors.push(
+                Error::in_file(
+                    &src,
+                    format!("writes `{out}`, which `{}` also writes", first.display()),
+                )
+                .hint("rename or move one of the two files"),
+            );
+            continue;
         }
         seen.insert(out, src);
     }
-    Ok(())
+    errors
 }
 
 #[cfg(test)]

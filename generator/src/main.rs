@@ -44,6 +44,24 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Check the site without writing it: links and #anchors, diagrams, canned queries,
+    /// output paths.
+    ///
+    /// Runs the build's stages (the data is baked into a temporary folder, so canned
+    /// queries can be prepared against the real schema), prints every problem with its
+    /// file and line, and exits with status 1 if there is any.
+    Check {
+        /// The configuration file; its folder is the site's root.
+        #[arg(short, long, default_value = "bake.toml")]
+        config: PathBuf,
+    },
+    /// Start a new site in DIR: bake.toml, a page, a small dataset and a diagram.
+    ///
+    /// Refuses a DIR that exists and is not empty, so nothing is ever overwritten.
+    Init {
+        /// Folder to create (or an empty one to fill).
+        dir: PathBuf,
+    },
     /// Preview the site on this machine, with Range support, the _headers rules and live reload.
     Serve {
         /// The configuration file; its folder is the site's root.
@@ -91,6 +109,21 @@ fn main() -> ExitCode {
             }
             Ok(())
         }),
+        Command::Check { config } => Config::load(&config).and_then(|c| {
+            let report = bake::check::check(&c)?;
+            for p in &report.problems {
+                eprintln!("error: {p}");
+            }
+            println!("{report}");
+            if report.problems.is_empty() {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
+        }),
+        Command::Init { dir } => {
+            bake::init::init(&dir).map(|written| print!("{}", bake::init::summary(&dir, &written)))
+        }
         Command::Serve {
             config,
             out,

@@ -3,7 +3,7 @@
 //! language; `{{ query(name="…") }}` shortcodes replaced by build-time result tables;
 //! and the plain text the search index needs.
 
-use pulldown_cmark::{CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{CodeBlockKind, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use serde::Serialize;
 
 use crate::error::{Error, Result, line_of};
@@ -30,10 +30,18 @@ pub struct Rendered {
     pub text: String,
     /// Canned query names this page uses.
     pub queries: Vec<String>,
+    /// Diagrams drawn on this page (filled in by the build, which renders them).
+    pub diagrams: Vec<crate::diagrams::Diagram>,
+    /// Ids of diagram files this page embeds with the `diagram` shortcode.
+    pub embeds: Vec<String>,
 }
 
 /// Resolves a shortcode at `line` to HTML.
 pub type Shortcodes<'a> = dyn Fn(&Shortcode, usize) -> Result<String> + Sync + 'a;
+
+/// Turns a fenced code block into HTML, or `None` to leave it a code block. Arguments: the
+/// language, the rest of the info string, the code, and the line of the opening fence.
+pub type Fences<'a> = dyn Fn(&str, &str, &str, usize) -> Option<Result<String>> + Sync + 'a;
 
 /// A parsed `{{ name(key="value", …) }}`.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +68,7 @@ pub fn render(
     body: &str,
     body_line: usize,
     shortcodes: &Shortcodes,
+    fences: &Fences,
 ) -> Result<Rendered> {
     let options = Options::ENABLE_TABLES
         | Options::ENABLE_FOOTNOTES
@@ -110,6 +119,23 @@ pub fn render(
                 }));
                 i += 1;
                 continue;
+            }
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) => {
+                let info = info.trim();
+                let (lang, rest) = info.split_once(char::is_whitespace).unwrap_or((info, ""));
+                let end = find_end(&events, i, |e| matches!(e, Event::End(TagEnd::CodeBlock)));
+                let code: String = events[i + 1..end]
+                    .iter()
+                    .filter_map(|(e, _)| match e {
+                        Event::Text(t) => Some(t.as_ref()),
+                        _ => None,
+                    })
+                    .collect();
+                if let Some(html) = fences(lang, rest, &code, line_at(range.start)) {
+                    out.push(Event::Html(CowStr::from(html?)));
+                    i = end + 1;
+                    continue;
+                }
             }
             Event::Start(Tag::Paragraph) => {
                 let end = find_end(&events, i, |e| matches!(e, Event::End(TagEnd::Paragraph)));
@@ -260,6 +286,32 @@ mod tests {
     use super::*;
     use std::path::Path;
 
+    fn no_fences(_: &str, _: &str, _: &str, _: usize) -> Option<Result<String>> {
+        None
+    }
+
+    #[test]
+    fn fences_can_be_replaced_with_their_line() {
+        let f = |lang: &str, rest: &str, code: &str, line: usize| {
+            (lang == "dot").then(|| Ok(format!("<figure>{rest}|{code}|{line}</figure>")))
+        };
+        let r = render(
+            Path::new("a.md"),
+            "Intro.\n\n```dot title=\"T\"\ndigraph { a -> b }\n```\n\n```rust\nfn x() {}\n```\n",
+            20,
+            &none,
+            &f,
+        )
+        .unwrap();
+        assert!(
+            r.html
+                .contains("<figure>title=\"T\"|digraph { a -> b }\n|22</figure>"),
+            "{}",
+            r.html
+        );
+        assert!(r.html.contains("language-rust"), "{}", r.html);
+    }
+
     fn none(_: &Shortcode, _: usize) -> Result<String> {
         Ok("<table>Q</table>".into())
     }
@@ -271,6 +323,7 @@ mod tests {
             "# Hello, World!\n## ETag and Last-Modified\n## Hello World\n## Hello World\n",
             1,
             &none,
+            &no_fences,
         )
         .unwrap();
         assert!(r.html.contains(r#"<h1 id="hello-world">"#), "{}", r.html);
@@ -284,7 +337,7 @@ mod tests {
     #[test]
     fn gfm_features_and_code_classes() {
         let md = "| a | b |\n|---|---|\n| 1 | 2 |\n\n~~old~~ new[^1]\n\n[^1]: note\n\n- [x] done\n\n```rust\nfn x() {}\n```\n";
-        let r = render(Path::new("a.md"), md, 1, &none).unwrap();
+        let r = render(Path::new("a.md"), md, 1, &none, &no_fences).unwrap();
         for needle in [
             "<table>",
             "<del>old</del>",
@@ -303,6 +356,7 @@ mod tests {
             "```html\n<img src=x onerror=\"window.__xss=1\">\n```\n",
             1,
             &none,
+            &no_fences,
         )
         .unwrap();
         assert!(r.html.contains("&lt;img src=x"), "{}", r.html);
@@ -322,6 +376,7 @@ mod tests {
             "Intro.\n\n{{ query(name=\"busiest_routes\") }}\n",
             10,
             &f,
+            &no_fences,
         )
         .unwrap();
         assert!(r.html.contains("<table>Q</table>"), "{}", r.html);
@@ -334,6 +389,7 @@ mod tests {
             "```\n{{ query(name=\"x\") }}\n```\n",
             1,
             &none,
+            &no_fences,
         )
         .unwrap();
         assert!(r.html.contains("{{ query"), "{}", r.html);
@@ -341,7 +397,14 @@ mod tests {
 
     #[test]
     fn bad_shortcodes_are_errors() {
-        let e = render(Path::new("a.md"), "\n{{ query(name=busiest) }}\n", 5, &none).unwrap_err();
+        let e = render(
+            Path::new("a.md"),
+            "\n{{ query(name=busiest) }}\n",
+            5,
+            &none,
+            &no_fences,
+        )
+        .unwrap_err();
         assert_eq!(e.line, Some(6));
         assert!(parse_shortcode("{{ query }}").is_err());
         assert_eq!(parse_shortcode("plain text").unwrap(), None);

@@ -64,6 +64,12 @@ impl Databases {
         Ok(conn)
     }
 
+    /// Prepares `sql` against `database` without running it (`bake check`).
+    pub fn prepare(&self, database: &str, sql: &str) -> std::result::Result<(), String> {
+        let conn = self.open(database)?;
+        conn.prepare(sql).map(drop).map_err(|e| e.to_string())
+    }
+
     /// Runs `sql` against `database`.
     pub fn run(&self, database: &str, sql: &str) -> std::result::Result<QueryResult, String> {
         let conn = self.open(database)?;

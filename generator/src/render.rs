@@ -213,6 +213,8 @@ pub struct SiteContext {
     pub databases: Vec<String>,
     /// Hashed URL of the data manifest, if the site has data or search.
     pub manifest_url: Option<String>,
+    /// Whether the site has diagrams (the header links to the gallery).
+    pub gallery: bool,
     /// `bake VERSION`.
     pub generator: String,
 }

@@ -13,6 +13,8 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("search.html", include_str!("../../templates/search.html")),
     ("sql.html", include_str!("../../templates/sql.html")),
     ("table.html", include_str!("../../templates/table.html")),
+    ("gallery.html", include_str!("../../templates/gallery.html")),
+    ("diagram.html", include_str!("../../templates/diagram.html")),
 ];
 
 /// Static theme files (served under content-hashed names), by name.

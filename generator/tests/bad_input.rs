@@ -565,3 +565,201 @@ fn a_page_that_claims_a_generated_path() {
         "{e}"
     );
 }
+
+// ---- diagrams -------------------------------------------------------------------------------
+
+#[test]
+fn a_dot_fence_that_does_not_parse() {
+    let site = Site::new();
+    site.append(
+        "content/page.md",
+        "\nText.\n\n```dot title=\"Broken\"\ndigraph { a -> {b c} }\n```\n",
+    );
+    // The body starts on line 4; the fence opens on line 8 of the file.
+    let e = site.fails(&[], "content/page.md", Some(8));
+    assert!(
+        e.contains("DOT diagram cannot be drawn") && e.contains("DOT:"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_mermaid_fence_that_does_not_parse() {
+    let site = Site::new();
+    site.append(
+        "content/page.md",
+        "\n```mermaid\nthis is not mermaid\n```\n",
+    );
+    let e = site.fails(&[], "content/page.md", Some(6));
+    assert!(e.contains("Mermaid"), "{e}");
+}
+
+#[test]
+fn a_diagram_file_that_crashes_the_renderer() {
+    // layout-rs panics on an empty record label; that must be an error, not a crash.
+    let site = Site::new();
+    site.write(
+        "content/diagrams/bad.dot",
+        "+++\ntitle = \"Bad\"\n+++\ndigraph { a [shape=record, label=\"\"]; a -> b; }\n",
+    );
+    let e = site.fails(&[], "content/diagrams/bad.dot", Some(1));
+    assert!(e.contains("cannot be drawn"), "{e}");
+}
+
+#[test]
+fn an_ascii_diagram_over_the_size_cap() {
+    let site = Site::new();
+    let huge = "+--+\n".repeat(400);
+    site.append("content/page.md", &format!("\n```bob\n{huge}```\n"));
+    let e = site.fails(&[], "content/page.md", Some(6));
+    assert!(e.contains("limited to"), "{e}");
+}
+
+#[test]
+fn bad_fence_attributes_and_ids() {
+    let site = Site::new();
+    site.append(
+        "content/page.md",
+        "\n```dot colour=\"red\"\ndigraph { a -> b }\n```\n",
+    );
+    let e = site.fails(&[], "content/page.md", Some(6));
+    assert!(e.contains("unknown attribute `colour`"), "{e}");
+    site.write(
+        "content/page.md",
+        "+++\ntitle = \"Page\"\n+++\n```dot id=\"Not Valid\"\ndigraph { a -> b }\n```\n",
+    );
+    let e = site.fails(&[], "content/page.md", Some(4));
+    assert!(e.contains("is not a diagram id"), "{e}");
+}
+
+#[test]
+fn two_diagrams_with_one_id() {
+    let site = Site::new();
+    site.append(
+        "content/page.md",
+        "\n```dot title=\"Flow\"\ndigraph { a -> b }\n```\n",
+    );
+    site.append(
+        "content/_index.md",
+        "\n```dot title=\"Flow\"\ndigraph { c -> d }\n```\n",
+    );
+    let e = site.fails(&[], "content/page.md", Some(6));
+    assert!(
+        e.contains("two diagrams have the id `flow`") && e.contains("content/_index.md:6"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_diagram_shortcode_naming_a_missing_file() {
+    let site = Site::new();
+    site.write("content/diagrams/real.dot", "digraph { a -> b }\n");
+    site.append(
+        "content/page.md",
+        "\n{{ diagram(src=\"diagrams/missing.dot\") }}\n",
+    );
+    let e = site.fails(&[], "content/page.md", Some(6));
+    assert!(
+        e.contains("no diagram file") && e.contains("diagrams/real.dot"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_front_matter_in_a_diagram_file() {
+    let site = Site::new();
+    site.write(
+        "content/d.mmd",
+        "---\ntitle: T\ncolour: red\n---\nflowchart LR\n  a --> b\n",
+    );
+    let e = site.fails(&[], "content/d.mmd", Some(3));
+    assert!(
+        e.contains("colour") && e.contains("title, caption, id"),
+        "{e}"
+    );
+}
+
+// ---- bake check -----------------------------------------------------------------------------
+
+impl Site {
+    /// Runs `bake check` in the site's folder: (exit code, stdout, stderr).
+    fn check(&self) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_bake"))
+            .arg("check")
+            .current_dir(self.dir.path())
+            .output()
+            .expect("run bake");
+        (
+            out.status.code().expect("not killed"),
+            text(&out.stdout),
+            text(&out.stderr),
+        )
+    }
+}
+
+#[test]
+fn check_passes_a_good_site_and_writes_nothing() {
+    let site = Site::new();
+    site.append(
+        "content/page.md",
+        "\nSee [home](/) and [a diagram](#diagram-flow).\n\n```dot title=\"Flow\"\ndigraph { a -> b }\n```\n",
+    );
+    let (code, out, err) = site.check();
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("no problems")
+            && out.contains("2 diagrams")
+            && out.contains("3 internal links"),
+        "{out}"
+    );
+    site.assert_untouched(&err);
+}
+
+#[test]
+fn check_reports_every_problem_with_file_and_line() {
+    let site = Site::new();
+    site.append(
+        "bake.toml",
+        "\n[[queries]]\nname = \"broken\"\ndatabase = \"db\"\nsql = \"SELECT nope FROM t\"\n",
+    );
+    site.write(
+        "content/page.md",
+        "+++\ntitle = \"Page\"\n[queries.fm]\ndatabase = \"db\"\nsql = \"SELECT * FROM missing_table\"\n+++\n\
+         A [dead link](/no/such/page/) and [a bad anchor](/#nowhere).\n\n\
+         ```mermaid\nnot a diagram\n```\n\n\
+         {{ query(name=\"unknown_one\") }}\n",
+    );
+    site.write(
+        "content/page/index.md",
+        "+++\ntitle = \"Same path\"\n+++\nClash.\n",
+    );
+    let (code, out, err) = site.check();
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for needle in [
+        "bake.toml:", // the canned query in bake.toml…
+        "canned query `broken` does not prepare: no such column: nope",
+        "content/page.md:3: canned query `fm` failed: no such table: missing_table",
+        "content/page.md:7: the link `/no/such/page/` leads nowhere",
+        "content/page.md:7: the link `/#nowhere` names the anchor `#nowhere`",
+        "content/page.md:9: the Mermaid diagram cannot be drawn",
+        "content/page.md:13: there is no canned query named `unknown_one`",
+        "writes `page/index.html`",
+    ] {
+        assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
+    }
+    assert!(
+        out.contains("7 problems") || out.contains("8 problems"),
+        "{out}"
+    );
+    site.assert_untouched(&err);
+}
+
+#[test]
+fn check_reports_data_that_does_not_bake() {
+    let site = Site::new();
+    site.write("content/data/t.csv", "n,name\n1,one\n2\n");
+    let (code, _, err) = site.check();
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("content/data/t.csv:3"), "{err}");
+}

@@ -72,6 +72,15 @@ fn free_port() -> u16 {
 impl Browser {
     /// Starts chromedriver and a fresh headless Chromium profile.
     pub async fn start() -> Browser {
+        Browser::start_with(true).await
+    }
+
+    /// Like [`Browser::start`], with JavaScript switched off for every site.
+    pub async fn start_without_javascript() -> Browser {
+        Browser::start_with(false).await
+    }
+
+    async fn start_with(javascript: bool) -> Browser {
         let port = free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -93,7 +102,8 @@ impl Browser {
                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
                     "--disable-dev-shm-usage", "--window-size=1280,1000",
                     format!("--user-data-dir={}", profile.path().display()),
-                ]
+                ],
+                "prefs": { "profile.managed_default_content_settings.javascript": if javascript { 1 } else { 2 } }
             }
         });
         let caps = caps

@@ -361,3 +361,111 @@ async fn cancel_stops_fetching_and_budget_stops_a_query() {
     assert_eq!(r, json!(611));
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gallery_kind_filter_works_without_javascript() {
+    use fantoccini::Locator;
+    let site = demo_site();
+    let server = serve(site);
+    let base = format!("http://{}", server.addr);
+    let b = Browser::start_without_javascript().await;
+    // JavaScript really is off: the SQL console's <noscript> text is parsed as elements.
+    b.client.goto(&format!("{base}/sql/")).await.unwrap();
+    assert_eq!(
+        b.client
+            .find_all(Locator::Css("noscript p"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // The gallery shows every card; a kind link leads to a static page with that kind only.
+    b.client.goto(&format!("{base}/gallery/")).await.unwrap();
+    let all = b
+        .client
+        .find_all(Locator::Css("li.diagram-card"))
+        .await
+        .unwrap()
+        .len();
+    b.client
+        .find(Locator::Css("a[data-kind=mermaid]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let url = b.client.current_url().await.unwrap();
+    assert_eq!(url.path(), "/gallery/mermaid/");
+    let shown = b
+        .client
+        .find_all(Locator::Css("li.diagram-card"))
+        .await
+        .unwrap();
+    let mermaid_sources = count_mermaid_sources(&bake_tests::repo_root().join("content"));
+    assert_eq!(
+        shown.len(),
+        mermaid_sources,
+        "one card per Mermaid diagram in content/"
+    );
+    assert!(shown.len() < all);
+    for card in shown {
+        assert_eq!(
+            card.attr("data-kind").await.unwrap().as_deref(),
+            Some("mermaid")
+        );
+    }
+    // A card's picture is an image that loaded (an SVG file), and its title link works.
+    let loaded = b
+        .client
+        .find(Locator::Css("li.diagram-card img"))
+        .await
+        .unwrap()
+        .prop("naturalWidth")
+        .await
+        .unwrap();
+    assert!(loaded.and_then(|w| w.parse::<f64>().ok()).unwrap_or(0.0) > 0.0);
+    b.client
+        .find(Locator::Css("li.diagram-card h2 a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(
+        b.client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .starts_with("/diagrams/")
+    );
+    assert_eq!(
+        b.client
+            .find_all(Locator::Css(".diagram-source-text pre"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    b.close().await;
+}
+
+/// Mermaid diagrams written in content/: ```mermaid fences and .mmd/.mermaid files.
+fn count_mermaid_sources(dir: &std::path::Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            n += count_mermaid_sources(&p);
+        } else if p.extension().is_some_and(|x| x == "mmd" || x == "mermaid") {
+            n += 1;
+        } else if p.extension().is_some_and(|x| x == "md") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            n += text
+                .lines()
+                .filter(|l| l.trim_start().starts_with("```mermaid"))
+                .count();
+        }
+    }
+    n
+}
