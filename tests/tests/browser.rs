@@ -414,16 +414,24 @@ async fn gallery_kind_filter_works_without_javascript() {
             Some("mermaid")
         );
     }
-    // A card's picture is an image that loaded (an SVG file), and its title link works.
-    let loaded = b
+    // A card's picture is an SVG file the browser fetched, and its title link works.
+    let src = b
         .client
         .find(Locator::Css("li.diagram-card img"))
         .await
         .unwrap()
-        .prop("naturalWidth")
+        .attr("src")
         .await
+        .unwrap()
         .unwrap();
-    assert!(loaded.and_then(|w| w.parse::<f64>().ok()).unwrap_or(0.0) > 0.0);
+    assert!(
+        src.starts_with("/_assets/diagrams/") && src.ends_with(".svg"),
+        "{src}"
+    );
+    assert!(
+        server.requests().iter().any(|r| r.contains(&src)),
+        "the thumbnail {src} was not requested"
+    );
     b.client
         .find(Locator::Css("li.diagram-card h2 a"))
         .await
