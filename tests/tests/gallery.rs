@@ -183,6 +183,8 @@ fn the_er_diagram_draws_the_foreign_keys() {
         .lines()
         .find(|l| l.trim_start().starts_with("\"flights\":c") && l.contains("-> \"airlines\":c"))
         .unwrap_or_else(|| panic!("no flights → airlines edge in:\n{source}"));
+    // carrier is the 10th column of flights and the 1st of airlines.
+    assert_eq!(edge.trim(), "\"flights\":c9 -> \"airlines\":c0;");
     assert_eq!(
         source.matches("->").count(),
         5,
