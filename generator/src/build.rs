@@ -21,7 +21,9 @@ use crate::gallery;
 use crate::load::{self, Page, check_unique_outputs};
 use crate::markdown::{self, Rendered, Shortcode, TocEntry, slugify};
 use crate::queries::{self, Databases};
-use crate::render::{ConfigContext, Link, Renderer, SiteContext, TagLink, static_file};
+use crate::render::{
+    ConfigContext, Link, Renderer, SiteContext, TagLink, base_context, finish_html, static_file,
+};
 use crate::search::{self, SearchDoc};
 
 /// Switches of one build (the CLI's flags); `None`/`false` keep what bake.toml says.
@@ -54,6 +56,8 @@ pub struct BuildReport {
     pub skipped_rows: u64,
     /// Documents in the search index.
     pub search_documents: u64,
+    /// Diagrams drawn (fences, files, ER).
+    pub diagrams: usize,
     /// Files in the site.
     pub files: usize,
     /// Bytes in the site.
@@ -66,12 +70,13 @@ impl fmt::Display for BuildReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "built {} pages, {} databases ({} tables, {} rows), {} search documents → {} ({} files, {:.1} MB) in {:.2} s",
+            "built {} pages, {} databases ({} tables, {} rows), {} search documents, {} diagrams → {} ({} files, {:.1} MB) in {:.2} s",
             self.pages,
             self.databases,
             self.tables,
             self.rows,
             self.search_documents,
+            self.diagrams,
             self.out.display(),
             self.files,
             self.bytes as f64 / 1e6,
@@ -206,6 +211,7 @@ pub fn build(config: &Config, opts: &BuildOptions) -> Result<BuildReport> {
             .sum(),
         skipped_rows: dbs.iter().map(|d| d.skipped_rows).sum(),
         search_documents: packed.map(|p| p.documents).unwrap_or(0),
+        diagrams: diagrams.len(),
         files,
         bytes,
         elapsed: start.elapsed(),
@@ -563,20 +569,8 @@ fn render_data_pages(
     diagrams: &[Diagram],
 ) -> Result<Vec<(String, Vec<u8>)>> {
     let generated = Path::new("(generated page)");
-    let finish = |html: String| {
-        if config.build.minify {
-            emit::minify(&html)
-        } else {
-            html.into_bytes()
-        }
-    };
-    let base = |url: &str| {
-        let mut ctx = Context::new();
-        ctx.insert("config", &ConfigContext::from(config));
-        ctx.insert("site", site);
-        ctx.insert("current_url", url);
-        ctx
-    };
+    let finish = |html: String| finish_html(config, html);
+    let base = |url: &str| base_context(config, site, url);
     let mut out = Vec::new();
     if site.search {
         out.push((

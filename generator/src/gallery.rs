@@ -5,13 +5,12 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use tera::Context;
 
 use crate::config::Config;
 use crate::diagrams::{Diagram, Kind};
-use crate::emit::{self, Output};
+use crate::emit::Output;
 use crate::error::Result;
-use crate::render::{ConfigContext, Renderer, SiteContext};
+use crate::render::{Renderer, SiteContext, base_context, finish_html};
 
 /// What a gallery card shows.
 #[derive(Debug, Serialize)]
@@ -81,20 +80,8 @@ pub fn render(
         return Ok(Vec::new());
     }
     let generated = Path::new("(generated page)");
-    let finish = |html: String| {
-        if config.build.minify {
-            emit::minify(&html)
-        } else {
-            html.into_bytes()
-        }
-    };
-    let base = |url: &str| {
-        let mut ctx = Context::new();
-        ctx.insert("config", &ConfigContext::from(config));
-        ctx.insert("site", site);
-        ctx.insert("current_url", url);
-        ctx
-    };
+    let finish = |html: String| finish_html(config, html);
+    let base = |url: &str| base_context(config, site, url);
     let mut cards = Vec::with_capacity(diagrams.len());
     for d in diagrams {
         let svg_url = output.hashed_asset(&format!("diagrams/{}.svg", d.id), d.svg.as_bytes())?;

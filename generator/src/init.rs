@@ -163,7 +163,7 @@ mod tests {
         assert!(home.contains(r#"{{ query(name="products_by_category") }}"#));
         assert!(home.contains(r#"{{ diagram(src="diagrams/how-bake-works.dot") }}"#));
         let dot = FILES[4].1;
-        assert!(dot.starts_with("+++\ntitle = \"How bake works\"\ncaption = "));
+        assert!(dot.starts_with("+++\ntitle = \"How bake works\"\nid = \"how-bake-works\"\n"));
         assert!(dot.contains("digraph"));
     }
 

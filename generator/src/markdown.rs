@@ -234,6 +234,33 @@ fn collapse_whitespace(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Parses `a="x", b='y'` (commas optional), as in shortcode arguments and fence attributes.
+pub fn parse_key_values(text: &str) -> std::result::Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        let eq = rest
+            .find('=')
+            .ok_or_else(|| format!("`{rest}`: write arguments as key=\"value\""))?;
+        let key = rest[..eq].trim().to_string();
+        let after = rest[eq + 1..].trim_start();
+        let quote = after
+            .chars()
+            .next()
+            .filter(|c| *c == '"' || *c == '\'')
+            .ok_or_else(|| format!("the value of `{key}` must be quoted"))?;
+        let close = after[1..]
+            .find(quote)
+            .ok_or_else(|| format!("the value of `{key}` is not closed"))?;
+        out.push((key, after[1..1 + close].to_string()));
+        rest = after[close + 2..]
+            .trim_start()
+            .trim_start_matches(',')
+            .trim_start();
+    }
+    Ok(out)
+}
+
 /// Parses `{{ name(a="x", b="y") }}`; Ok(None) if the text is not a shortcode at all.
 pub fn parse_shortcode(text: &str) -> std::result::Result<Option<Shortcode>, String> {
     let t = text.trim();
@@ -253,28 +280,7 @@ pub fn parse_shortcode(text: &str) -> std::result::Result<Option<Shortcode>, Str
     let Some(args_text) = inner[open + 1..].strip_suffix(')') else {
         return Err(format!("`{t}`: the argument list is not closed with )"));
     };
-    let mut args = Vec::new();
-    let mut rest = args_text.trim();
-    while !rest.is_empty() {
-        let eq = rest
-            .find('=')
-            .ok_or_else(|| format!("`{t}`: arguments are written key=\"value\""))?;
-        let key = rest[..eq].trim().to_string();
-        let after = rest[eq + 1..].trim_start();
-        let quote = after
-            .chars()
-            .next()
-            .filter(|c| *c == '"' || *c == '\'')
-            .ok_or_else(|| format!("`{t}`: the value of `{key}` must be quoted"))?;
-        let close = after[1..]
-            .find(quote)
-            .ok_or_else(|| format!("`{t}`: the value of `{key}` is not closed"))?;
-        args.push((key, after[1..1 + close].to_string()));
-        rest = after[close + 2..]
-            .trim_start()
-            .trim_start_matches(',')
-            .trim_start();
-    }
+    let args = parse_key_values(args_text).map_err(|m| format!("`{t}`: {m}"))?;
     Ok(Some(Shortcode {
         name: name.to_string(),
         args,

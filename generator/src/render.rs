@@ -244,6 +244,28 @@ impl ConfigContext {
     }
 }
 
+/// The context every generated page starts from: `config`, `site`, `current_url`.
+pub fn base_context(
+    config: &crate::config::Config,
+    site: &SiteContext,
+    url: &str,
+) -> tera::Context {
+    let mut ctx = tera::Context::new();
+    ctx.insert("config", &ConfigContext::from(config));
+    ctx.insert("site", site);
+    ctx.insert("current_url", url);
+    ctx
+}
+
+/// A rendered page as written: minified unless `build.minify` is off.
+pub fn finish_html(config: &crate::config::Config, html: String) -> Vec<u8> {
+    if config.build.minify {
+        crate::emit::minify(&html)
+    } else {
+        html.into_bytes()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

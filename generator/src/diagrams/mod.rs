@@ -158,32 +158,13 @@ pub fn valid_id(id: &str) -> bool {
 /// Parses a fence's info string after the language: `title="…" caption="…" id="…"`.
 pub fn parse_fence_attributes(rest: &str) -> std::result::Result<Attributes, String> {
     let mut attrs = Attributes::default();
-    let mut s = rest.trim();
-    while !s.is_empty() {
-        let eq = s
-            .find('=')
-            .ok_or_else(|| format!("`{s}` is not an attribute; write key=\"value\""))?;
-        let key = s[..eq].trim();
-        let after = s[eq + 1..].trim_start();
-        let quote = after
-            .chars()
-            .next()
-            .filter(|c| *c == '"' || *c == '\'')
-            .ok_or_else(|| format!("the value of `{key}` must be quoted"))?;
-        let close = after[1..]
-            .find(quote)
-            .ok_or_else(|| format!("the value of `{key}` is not closed"))?;
-        let value = after[1..1 + close].to_string();
-        match key {
+    for (key, value) in crate::markdown::parse_key_values(rest)? {
+        match key.as_str() {
             "title" => attrs.title = Some(value),
             "caption" => attrs.caption = Some(value),
             "id" => attrs.id = Some(value),
             _ => return Err(format!("unknown attribute `{key}`")),
         }
-        s = after[close + 2..]
-            .trim_start()
-            .trim_start_matches(',')
-            .trim_start();
     }
     Ok(attrs)
 }
