@@ -763,3 +763,71 @@ fn check_reports_data_that_does_not_bake() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("content/data/t.csv:3"), "{err}");
 }
+
+/// `bake check` on the tiny site after a change: exits 1, prints `needle` (a located
+/// problem), counts exactly one problem, and leaves `site/` as it was.
+fn check_finds_one(site: &Site, needle: &str) {
+    let (code, out, err) = site.check();
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains(needle), "missing `{needle}` in:\n{err}");
+    assert!(err.contains("help: "), "{err}");
+    assert!(out.contains(": 1 problem"), "{out}\n{err}");
+    site.assert_untouched(&err);
+}
+
+#[test]
+fn check_finds_a_dead_internal_link() {
+    let site = Site::new();
+    site.append("content/page.md", "\nSee [the guide](../guide/).\n");
+    check_finds_one(
+        &site,
+        "content/page.md:6: the link `../guide/` leads nowhere: the site has no `/guide/`",
+    );
+}
+
+#[test]
+fn check_finds_a_missing_anchor() {
+    let site = Site::new();
+    site.append("content/_index.md", "\n## Getting started\n");
+    site.append("content/page.md", "\nSee [start](/#getting-startd).\n");
+    check_finds_one(
+        &site,
+        "content/page.md:6: the link `/#getting-startd` names the anchor `#getting-startd`",
+    );
+}
+
+#[test]
+fn check_finds_a_diagram_that_does_not_render() {
+    let site = Site::new();
+    site.write("content/flow.dot", "digraph { a -> }\n");
+    check_finds_one(
+        &site,
+        "content/flow.dot:1: the DOT diagram cannot be drawn: DOT:",
+    );
+}
+
+#[test]
+fn check_finds_a_canned_query_that_does_not_prepare() {
+    let site = Site::new();
+    site.append(
+        "bake.toml",
+        "\n[[queries]]\nname = \"top\"\ndatabase = \"db\"\nsql = \"SELECT name FROM t ORDER BY nme\"\n",
+    );
+    check_finds_one(
+        &site,
+        "canned query `top` does not prepare: no such column: nme",
+    );
+}
+
+#[test]
+fn check_finds_two_files_claiming_one_path() {
+    let site = Site::new();
+    site.write(
+        "content/page/index.md",
+        "+++\ntitle = \"Also page\"\n+++\nHi.\n",
+    );
+    check_finds_one(
+        &site,
+        "content/page.md: writes `page/index.html`, which `content/page/index.md` also writes",
+    );
+}

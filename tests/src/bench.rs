@@ -1,7 +1,7 @@
 //! `bench`: how fast, and how frugal, `bake build` is on a big generated site and a big CSV.
 //!
 //! ```text
-//! cargo run --release -p bake-tests --bin bench -- [--pages N] [--csv-bytes N] [--only site|csv] [--keep DIR]
+//! cargo run --release -p bake-tests --bin bench -- [--pages N] [--csv-bytes N] [--only site|csv|query|diagrams] [--keep DIR]
 //! ```
 //!
 //! 1. Builds the release `bake` binary (`$CARGO build --release -p bake`) and runs that
@@ -20,6 +20,7 @@
 //! folders are deleted at the end unless `--keep DIR` names a folder to generate into.
 //! Linux first: `ru_maxrss` is read as KiB (bytes on macOS).
 
+mod diagram_bench;
 mod query_bench;
 
 use std::ffi::CString;
@@ -45,8 +46,10 @@ usage: cargo run --release -p bake-tests --bin bench -- [OPTIONS]
 
   --pages N        content pages of the generated site (default 10000)
   --csv-bytes N    size of the generated CSV; a number of bytes or e.g. 512MiB, 1GiB (default 1GiB)
-  --only site|csv|query  run one of the benchmarks (query: requests, bytes and round trips
-                   of cold and warm queries and searches, and the browser modules' sizes)
+  --only site|csv|query|diagrams  run one of the benchmarks (query: requests, bytes and
+                   round trips of cold and warm queries and searches, and the browser
+                   modules' sizes; diagrams: render time of each demo diagram and of the
+                   largest inputs the size caps allow)
   --runs N         timed runs of the default site build, after one warm-up (default 3)
   --keep DIR       generate into DIR/site-bench and DIR/csv-bench and keep them
   --bake PATH      time this bake binary instead of building target/release/bake
@@ -61,6 +64,8 @@ enum Only {
     Csv,
     /// Queries and searches through the browser's engine.
     Query,
+    /// Drawing the demo's diagrams, and the worst inputs the caps allow.
+    Diagrams,
 }
 
 /// Command-line arguments.
@@ -113,7 +118,8 @@ impl Args {
                         "site" => Only::Site,
                         "csv" => Only::Csv,
                         "query" => Only::Query,
-                        other => bail!("--only takes site, csv or query, not `{other}`"),
+                        "diagrams" => Only::Diagrams,
+                        other => bail!("--only takes site, csv, query or diagrams, not `{other}`"),
                     })
                 }
                 "--runs" => {
@@ -232,6 +238,9 @@ fn run() -> Result<()> {
         // About 1.08 million rows of the same generated CSV.
         let rows = |path: &Path| generate_csv(path, 110_000_000).map(|(rows, _)| rows);
         query_bench::run(&bake, &root, &fresh_dir(&base, "query-bench")?, rows)?;
+    }
+    if args.only.is_none() || args.only == Some(Only::Diagrams) {
+        diagram_bench::run(&root)?;
     }
     match &args.keep {
         Some(_) => println!("\nkept: {}", base.display()),
