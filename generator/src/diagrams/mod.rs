@@ -76,13 +76,16 @@ impl Kind {
         }
     }
 
-    /// Largest source accepted, in bytes. Layout cost grows faster than the input (on this
-    /// project's 2-core machine, release build: DOT with 400 nodes and edges 5.8 s, 800:
-    /// 16.7 s; Mermaid 400: 1.8 s, 800: 6.2 s), so the caps keep any diagram to seconds.
+    /// Largest source accepted, in bytes. Layout cost grows much faster than the input:
+    /// `bench --only diagrams` draws the slowest shapes found at each cap (random graphs
+    /// with labelled edges): a 16 KiB Mermaid flowchart took 17 s, so Mermaid gets 8 KiB;
+    /// DOT at 12 KiB takes about 3 s. Hand-written diagrams are far smaller (the demo's
+    /// largest is 1.2 KiB).
     pub fn max_source_bytes(self) -> usize {
         match self {
+            Kind::Mermaid => 8 * 1024,
             Kind::Dot => 12 * 1024,
-            Kind::Ascii | Kind::Mermaid => 16 * 1024,
+            Kind::Ascii => 16 * 1024,
             Kind::Er => usize::MAX,
         }
     }
