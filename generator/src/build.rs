@@ -350,6 +350,15 @@ pub(crate) fn render_markdown(
                 (r, _) => r?,
             };
             (rendered.diagrams, rendered.embeds) = drawn.finish();
+            // A diagram's title and caption are text of its page, for search and summaries.
+            for d in &rendered.diagrams {
+                rendered.text.push(' ');
+                rendered.text.push_str(&d.title);
+                if !d.caption.is_empty() {
+                    rendered.text.push(' ');
+                    rendered.text.push_str(&d.caption);
+                }
+            }
             Ok(rendered)
         })
         .collect()
