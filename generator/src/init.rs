@@ -10,7 +10,7 @@
 //! - `content/about.md`: one more page, with a canned query of its own in its front matter;
 //! - `content/data/products.csv`: ten made-up bakery products;
 //! - `content/diagrams/how-bake-works.dot`: a Graphviz digraph with TOML front matter
-//!   (`title`, `caption`), embedded on the home page and listed in the gallery.
+//!   (`title`, `id`, `caption`), embedded on the home page and listed in the gallery.
 //!
 //! `init` never overwrites anything: it refuses a folder that holds any entry (hidden ones
 //! included), and creates every file with `create_new`, so even a file that appears while
