@@ -428,10 +428,15 @@ async fn gallery_kind_filter_works_without_javascript() {
         src.starts_with("/_assets/diagrams/") && src.ends_with(".svg"),
         "{src}"
     );
-    assert!(
-        server.requests().iter().any(|r| r.contains(&src)),
-        "the thumbnail {src} was not requested"
-    );
+    // Images load asynchronously: give the request a moment to reach the server's log.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !server.requests().iter().any(|r| r.contains(&src)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the thumbnail {src} was not requested"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     b.client
         .find(Locator::Css("li.diagram-card h2 a"))
         .await
