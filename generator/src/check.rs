@@ -139,9 +139,10 @@ pub fn check(config: &Config) -> Result<CheckReport> {
         &files,
         Some(&sink),
     )?;
-    report
-        .problems
-        .extend(sink.into_inner().expect("not poisoned"));
+    // Pages render in parallel: order their problems by place so every run prints the same.
+    let mut from_pages = sink.into_inner().expect("not poisoned");
+    from_pages.sort_by(|a, b| (&a.file, a.line, &a.message).cmp(&(&b.file, b.line, &b.message)));
+    report.problems.extend(from_pages);
     let mut er = Vec::new();
     for d in &dbs {
         match collect::er_diagram(&d.name, &d.schema) {
