@@ -831,3 +831,34 @@ fn check_finds_two_files_claiming_one_path() {
         "content/page.md: writes `page/index.html`, which `content/page/index.md` also writes",
     );
 }
+
+#[test]
+fn a_diagram_file_shown_twice_on_one_page() {
+    let site = Site::new();
+    site.write("content/flow.dot", "digraph { a -> b }\n");
+    site.append(
+        "content/page.md",
+        "\n{{ diagram(src=\"flow.dot\") }}\n\n{{ diagram(src=\"flow.dot\") }}\n",
+    );
+    let e = site.fails(&[], "content/page.md", Some(8));
+    assert!(e.contains("already shown on this page"), "{e}");
+}
+
+#[test]
+fn a_diagram_shortcode_without_src() {
+    let site = Site::new();
+    site.append("content/page.md", "\n{{ diagram(file=\"flow.dot\") }}\n");
+    let e = site.fails(&[], "content/page.md", Some(6));
+    assert!(e.contains("the diagram shortcode needs src"), "{e}");
+}
+
+#[test]
+fn an_invalid_id_in_a_diagram_file() {
+    let site = Site::new();
+    site.write(
+        "content/flow.dot",
+        "+++\nid = \"Flow Chart\"\n+++\ndigraph { a -> b }\n",
+    );
+    let e = site.fails(&[], "content/flow.dot", Some(1));
+    assert!(e.contains("`Flow Chart` is not a diagram id"), "{e}");
+}

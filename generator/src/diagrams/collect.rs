@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use wasm_query::manifest::Database;
+use wasm_query::search::escape_html as escape;
 
 use super::{
     Diagram, DiagramFile, Kind, anchor, default_id, page_slug, parse_fence_attributes, read_file,
@@ -33,13 +34,6 @@ pub fn figure_html(d: &Diagram) -> String {
         title = escape(&d.title),
         id = d.id,
     )
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 fn check_id(id: &str, file: &Path, line: usize) -> Result<()> {

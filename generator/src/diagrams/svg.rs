@@ -14,6 +14,8 @@
 
 use std::collections::HashSet;
 
+use wasm_query::search::escape_html;
+
 use super::Kind;
 
 /// Properties that SVG also accepts as presentation attributes.
@@ -87,7 +89,7 @@ fn tokenize(src: &str) -> Vec<Node> {
         }
         if let Some(r) = rest.strip_prefix("<![CDATA[") {
             let end = r.find("]]>").unwrap_or(r.len());
-            out.push(Node::Text(escape_text(&r[..end])));
+            out.push(Node::Text(escape_html(&r[..end])));
             rest = r.get(end + 3..).unwrap_or("");
             continue;
         }
@@ -148,7 +150,7 @@ fn parse_attrs(s: &str) -> Vec<(String, String)> {
                 }
                 _ => {
                     let end = r.find(char::is_whitespace).unwrap_or(r.len());
-                    value = escape_attr(&r[..end]);
+                    value = escape_html(&r[..end]);
                     rest = &r[end..];
                 }
             }
@@ -168,16 +170,6 @@ fn unescape(s: &str) -> String {
         .replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&")
-}
-
-fn escape_text(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-fn escape_attr(s: &str) -> String {
-    escape_text(s).replace('"', "&quot;")
 }
 
 /// Attribute values are kept escaped as written; only `"` must not appear raw inside `"…"`.
@@ -502,7 +494,7 @@ fn restyle(
         if !PRESENTATION.contains(&k.as_str()) || v.contains("var(") {
             continue;
         }
-        let v = escape_attr(&v);
+        let v = escape_html(&v);
         match attrs.iter_mut().find(|(a, _)| *a == k) {
             Some(slot) => slot.1 = v,
             None => attrs.push((k, v)),
@@ -601,7 +593,7 @@ fn root_tag(attrs: &[(String, String)], id: &str, title: &str, kind: Kind) -> St
     tag.push_str(&format!(
         " class=\"bake-diagram bake-diagram-{}\" role=\"img\" aria-labelledby=\"{id}-title\"><title id=\"{id}-title\">{}</title>",
         kind.slug(),
-        escape_text(title)
+        escape_html(title)
     ));
     tag
 }
