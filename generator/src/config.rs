@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -161,6 +162,10 @@ pub struct BuildConfig {
     pub drafts: bool,
     /// Minify HTML.
     pub minify: bool,
+    /// How long one canned query, or one statement of a `.sql` script, may run.
+    pub query_time_limit: TimeLimit,
+    /// Rows a canned query shows at most; reading stops there and the caption says so.
+    pub query_max_rows: usize,
 }
 
 impl Default for BuildConfig {
@@ -172,6 +177,8 @@ impl Default for BuildConfig {
             skip_bad_rows: false,
             drafts: false,
             minify: true,
+            query_time_limit: TimeLimit(Duration::from_secs(30)),
+            query_max_rows: crate::queries::MAX_ROWS,
         }
     }
 }
@@ -303,6 +310,69 @@ pub struct QueryConfig {
     /// Optional caption shown under the table.
     #[serde(default)]
     pub description: String,
+    /// Overrides `[build] query_time_limit` for this query.
+    #[serde(default)]
+    pub time_limit: Option<TimeLimit>,
+    /// Overrides `[build] query_max_rows` for this query.
+    #[serde(default)]
+    pub max_rows: Option<usize>,
+}
+
+/// A duration, written as a number of seconds (`30`, `0.5`) or as `"500ms"`, `"30s"`, `"2min"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeLimit(pub Duration);
+
+impl<'de> Deserialize<'de> for TimeLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u64),
+            Float(f64),
+            Text(String),
+        }
+        let bad = |shown: &str| {
+            serde::de::Error::custom(format!(
+                "`{shown}` is not a time limit; write seconds (30, 0.5) or e.g. \"500ms\", \"30s\", \"2min\""
+            ))
+        };
+        let (d, shown) = match Raw::deserialize(d)? {
+            Raw::Int(n) => (Some(Duration::from_secs(n)), n.to_string()),
+            Raw::Float(f) => (Duration::try_from_secs_f64(f).ok(), f.to_string()),
+            Raw::Text(s) => (parse_duration(&s), s),
+        };
+        match d {
+            Some(d) if !d.is_zero() => Ok(TimeLimit(d)),
+            _ => Err(bad(&shown)),
+        }
+    }
+}
+
+impl std::fmt::Display for TimeLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = self.0.as_millis();
+        if ms % 1000 == 0 {
+            write!(f, "{} s", ms / 1000)
+        } else {
+            write!(f, "{ms} ms")
+        }
+    }
+}
+
+fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let secs = match unit.trim() {
+        "" | "s" | "sec" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" => n * 60.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(secs).ok()
 }
 
 fn default_title() -> String {
@@ -361,28 +431,39 @@ impl Config {
     fn check(&self) -> Result<()> {
         let ps = |p: u32| p.is_power_of_two() && (512..=65536).contains(&p);
         if !ps(self.page_size) {
-            return Err(self.error_at_key(
-                "page_size",
-                format!(
-                    "page_size {} is not a power of two between 512 and 65536",
-                    self.page_size
-                ),
-            ));
+            return Err(self
+                .error_at_key(
+                    "page_size",
+                    format!(
+                        "page_size {} is not a power of two between 512 and 65536",
+                        self.page_size
+                    ),
+                )
+                .hint(PAGE_SIZE_HINT));
         }
+        let name_hint = "rename it in bake.toml: letters, digits and _, starting with a letter or _ (it becomes an SQL name and a file name)";
         for (name, db) in &self.databases {
-            check_name(name).map_err(|m| self.error_at_key(name, format!("database name {m}")))?;
+            check_name(name).map_err(|m| {
+                self.error_at_path(&["databases", name], format!("database name {m}"))
+                    .hint(name_hint)
+            })?;
             if let Some(p) = db.page_size
                 && !ps(p)
             {
-                return Err(self.error_at_key(
-                    name,
-                    format!(
-                        "database {name}: page_size {p} is not a power of two between 512 and 65536"
-                    ),
-                ));
+                return Err(self
+                    .error_at_path(
+                        &["databases", name, "page_size"],
+                        format!(
+                            "database {name}: page_size {p} is not a power of two between 512 and 65536"
+                        ),
+                    )
+                    .hint(PAGE_SIZE_HINT));
             }
             for t in db.tables.keys() {
-                check_name(t).map_err(|m| self.error_at_key(t, format!("table name {m}")))?;
+                check_name(t).map_err(|m| {
+                    self.error_at_path(&["databases", name, "tables", t], format!("table name {m}"))
+                        .hint(name_hint)
+                })?;
             }
         }
         let mut seen = std::collections::BTreeSet::new();
@@ -397,7 +478,27 @@ impl Config {
             }
         }
         if self.part_size().0 < 4096 {
-            return Err(self.error_at_key("part_size", "part_size must be at least 4096 bytes"));
+            return Err(self
+                .error_at_key("part_size", "part_size must be at least 4096 bytes")
+                .hint("write e.g. part_size = \"8MiB\", or remove it to use the host preset (docs/config.md, Host presets)"));
+        }
+        if self.build.query_max_rows == 0 {
+            return Err(self
+                .error_at_path(
+                    &["build", "query_max_rows"],
+                    "query_max_rows must be at least 1",
+                )
+                .hint("it is how many rows a canned query shows at most (default 1000)"));
+        }
+        for (i, q) in self.queries.iter().enumerate() {
+            if q.max_rows == Some(0) {
+                return Err(self
+                    .error_at_path(
+                        &["queries", &i.to_string(), "max_rows"],
+                        format!("canned query `{}`: max_rows must be at least 1", q.name),
+                    )
+                    .hint("it is how many rows the query shows at most; remove it for [build] query_max_rows"));
+            }
         }
         Ok(())
     }
@@ -415,6 +516,14 @@ impl Config {
     /// Folder of template overrides.
     pub fn templates_dir(&self) -> PathBuf {
         self.root.join(&self.build.templates)
+    }
+
+    /// An error pointing at the line of the key at `path` in `bake.toml` (table names, then
+    /// keys; an array's entries by index, `["queries", "0", "sql"]`), found by parsing it with
+    /// spans, so dotted keys, inline tables and quoted names are found where they are written.
+    /// The deepest part of the path that exists is used; line 1 if none does.
+    pub fn error_at_path(&self, path: &[&str], message: impl Into<String>) -> Error {
+        Error::at(&self.path, key_line(&self.text, path).unwrap_or(1), message)
     }
 
     /// An error pointing at the first line of `bake.toml` that mentions `key`.
@@ -492,6 +601,39 @@ fn check_name(name: &str) -> std::result::Result<(), String> {
     }
 }
 
+const PAGE_SIZE_HINT: &str =
+    "use one of 512, 1024, 2048, 4096 (the default), 8192, 16384, 32768, 65536";
+
+/// The 1-based line where the key at `path` is written in the TOML `text`: the deepest part
+/// of the path that exists, `None` if not even the first does (or the text does not parse).
+pub fn key_line(text: &str, path: &[&str]) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+    let doc = DeTable::parse(text).ok()?;
+    let mut table = doc.get_ref();
+    let mut found = None;
+    let mut rest = path;
+    while let Some((first, tail)) = rest.split_first() {
+        let (key, value) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *first)?;
+        found = Some(crate::error::line_of(text, key.span().start));
+        let mut value = value;
+        rest = tail;
+        // An array of tables: the next part of the path is the entry's index.
+        if let DeValue::Array(items) = value.get_ref()
+            && let Some((index, tail)) = rest.split_first()
+            && let Some(item) = index.parse::<usize>().ok().and_then(|i| items.get(i))
+        {
+            found = Some(crate::error::line_of(text, item.span().start));
+            value = item;
+            rest = tail;
+        }
+        match value.get_ref() {
+            DeValue::Table(t) => table = t,
+            _ => break,
+        }
+    }
+    found
+}
+
 /// The 1-based line of the first line that mentions `key` (as a key or a quoted value), or 1.
 pub fn find_key_line(text: &str, key: &str) -> usize {
     let quoted = format!("\"{key}\"");
@@ -543,5 +685,39 @@ mod tests {
     fn rejects_odd_names() {
         let e = Config::parse(Path::new("b.toml"), "[databases.\"my db\"]\n").unwrap_err();
         assert!(e.to_string().contains("must start with a letter"), "{e}");
+    }
+
+    #[test]
+    fn finds_keys_by_path() {
+        let t = "title = \"db\"\n[databases.good]\n[databases.\"caf\\u00e9\"]\nx.y = 1\n[[queries]]\nname = \"a\"\n[[queries]]\nname = \"b\"\nmax_rows = 3\n";
+        assert_eq!(key_line(t, &["databases", "café"]), Some(3));
+        assert_eq!(key_line(t, &["databases", "café", "x", "y"]), Some(4));
+        assert_eq!(key_line(t, &["queries", "1", "max_rows"]), Some(9));
+        assert_eq!(key_line(t, &["queries", "1"]), Some(7));
+        assert_eq!(key_line(t, &["nothing"]), None);
+    }
+
+    #[test]
+    fn reads_time_limits() {
+        let c = Config::parse(
+            Path::new("b.toml"),
+            "[build]\nquery_time_limit = \"250ms\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.build.query_time_limit,
+            TimeLimit(Duration::from_millis(250))
+        );
+        assert_eq!(c.build.query_time_limit.to_string(), "250 ms");
+        let c = Config::parse(Path::new("b.toml"), "[build]\nquery_time_limit = 2\n").unwrap();
+        assert_eq!(c.build.query_time_limit.to_string(), "2 s");
+        let c = Config::parse(Path::new("b.toml"), "[build]\nquery_time_limit = 0.5\n").unwrap();
+        assert_eq!(c.build.query_time_limit.0, Duration::from_millis(500));
+        for bad in ["\"soon\"", "0", "-1.0", "\"5h\""] {
+            let text = format!("[build]\nquery_time_limit = {bad}\n");
+            let e = Config::parse(Path::new("b.toml"), &text).unwrap_err();
+            assert_eq!(e.line, Some(2), "{bad}: {e}");
+            assert!(e.to_string().contains("not a time limit"), "{bad}: {e}");
+        }
     }
 }

@@ -45,6 +45,24 @@ pub struct PageQuery {
     /// Optional caption.
     #[serde(default)]
     pub description: String,
+    /// Overrides `[build] query_time_limit` of `bake.toml` for this query.
+    #[serde(default)]
+    pub time_limit: Option<crate::config::TimeLimit>,
+    /// Overrides `[build] query_max_rows` of `bake.toml` for this query.
+    #[serde(default)]
+    pub max_rows: Option<usize>,
+}
+
+impl PageQuery {
+    /// The limits this query runs with.
+    pub fn limits(&self, config: &crate::config::Config) -> crate::queries::Limits {
+        crate::queries::Limits::of_query(
+            config,
+            self.time_limit,
+            self.max_rows,
+            "`time_limit` of this query in the front matter",
+        )
+    }
 }
 
 /// Front matter plus where the body starts.
@@ -166,6 +184,28 @@ pub fn parse<'a>(path: &Path, text: &'a str) -> Result<Parsed<'a>> {
             "known keys: title, date, description, tags, draft, weight, template, sort_by, queries, extra (put your own keys under extra)",
         )
     })?;
+    if let Some(date) = &front.date
+        && let Err(why) = check_date(date)
+    {
+        return Err(Error::at(
+            path,
+            top_level_key_line(raw, "date") + 1,
+            format!("date `{date}` is not a date: {why}"),
+        )
+        .hint("write an RFC 3339 date, `2024-01-15`, or date and time, `2024-01-15T09:30:00Z`"));
+    }
+    for (name, q) in &front.queries {
+        if q.max_rows == Some(0) {
+            return Err(Error::at(
+                path,
+                find_key_line(raw, "max_rows") + 1,
+                format!("canned query `{name}`: max_rows must be at least 1"),
+            )
+            .hint(
+                "it is how many rows the query shows at most; remove it for [build] query_max_rows",
+            ));
+        }
+    }
     if let Some(s) = &front.sort_by
         && !matches!(s.as_str(), "weight" | "date" | "title")
     {
@@ -181,6 +221,30 @@ pub fn parse<'a>(path: &Path, text: &'a str) -> Result<Parsed<'a>> {
         body,
         body_line,
     })
+}
+
+/// A page date must be a real calendar date, alone or with a time: sorting by date compares
+/// the text, so "yesterday" or "15/01/2024" would sort wrongly without a word.
+fn check_date(text: &str) -> std::result::Result<(), String> {
+    // TOML's date-times are RFC 3339's (a space may stand for the `T`), checked against the
+    // calendar: 2024-02-30 does not parse.
+    match text.trim().parse::<toml::value::Datetime>() {
+        Ok(d) if d.date.is_some() => Ok(()),
+        Ok(_) => Err("it has a time but no date".into()),
+        Err(e) => Err(e.to_string().trim_end_matches('.').to_string()),
+    }
+}
+
+/// The line (in the front matter) of `key` written at the top level, unindented: a key of the
+/// same name inside `extra` or a query must not be blamed. Falls back to any mention.
+fn top_level_key_line(raw: &str, key: &str) -> usize {
+    raw.lines()
+        .position(|l| {
+            l.strip_prefix(key)
+                .is_some_and(|r| r.trim_start().starts_with(['=', ':']))
+        })
+        .map(|i| i + 1)
+        .unwrap_or_else(|| find_key_line(raw, key))
 }
 
 /// TOML → JSON, with dates as their TOML text (`2026-03-14`).
@@ -239,5 +303,39 @@ mod tests {
         assert!(e.to_string().contains("never closed"), "{e}");
         let e = parse(Path::new("a.md"), "+++\nweight = \"heavy\"\n+++\n").unwrap_err();
         assert_eq!(e.line, Some(2), "{e}");
+    }
+
+    #[test]
+    fn dates_must_be_real_dates() {
+        for good in [
+            "2024-02-29",
+            "2024-01-15T09:30:00Z",
+            "2024-01-15 09:30:00",
+            "2024-01-15T09:30:00+02:00",
+        ] {
+            let text = format!("---\ntitle: T\ndate: \"{good}\"\n---\n");
+            let p = parse(Path::new("a.md"), &text).unwrap();
+            assert_eq!(p.front.date.as_deref(), Some(good));
+        }
+        for bad in [
+            "yesterday",
+            "2024-02-30",
+            "15/01/2024",
+            "2023-02-29",
+            "09:30:00",
+            "",
+        ] {
+            let text = format!("---\ntitle: T\nextra:\n  date: 1\ndate: \"{bad}\"\n---\n");
+            let e = parse(Path::new("a.md"), &text).unwrap_err();
+            assert_eq!(e.line, Some(5), "{bad}: {e}");
+            assert!(e.message.contains("is not a date"), "{bad}: {e}");
+            assert!(e.hint.as_deref().unwrap().contains("2024-01-15"), "{e}");
+        }
+        let e = parse(
+            Path::new("a.md"),
+            "+++\ntitle = \"T\"\ndate = \"2024-13-01\"\n+++\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
     }
 }

@@ -3,22 +3,138 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, types::Value};
 
+use crate::config::{Config, TimeLimit};
 use crate::data::quote_ident;
 use crate::error::Error;
 use wasm_query::search::escape_html as escape;
 
-/// Rows shown on a page at most; the rest are counted, not shown.
+/// Rows a canned query shows at most unless `bake.toml` says otherwise; reading stops there.
 pub const MAX_ROWS: usize = 1000;
+
+/// SQLite virtual-machine steps between two looks at the clock: cheap, and well under a
+/// millisecond apart.
+const PROGRESS_STEPS: i32 = 1000;
+
+/// How long a query may run and how many rows it shows, with the setting each came from
+/// (named in messages so the author knows what to raise).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Time limit.
+    pub time: TimeLimit,
+    /// The `bake.toml` or front-matter setting the time limit came from.
+    pub time_setting: String,
+    /// Rows shown at most.
+    pub rows: usize,
+}
+
+impl Limits {
+    /// The site-wide limits of `[build]`.
+    pub fn site(config: &Config) -> Limits {
+        Limits {
+            time: config.build.query_time_limit,
+            time_setting: "`query_time_limit` under [build] in bake.toml".into(),
+            rows: config.build.query_max_rows,
+        }
+    }
+
+    /// The site-wide limits, overridden by a query's own `time_limit` and `max_rows`.
+    pub fn of_query(
+        config: &Config,
+        time: Option<TimeLimit>,
+        rows: Option<usize>,
+        own_setting: &str,
+    ) -> Limits {
+        let site = Limits::site(config);
+        Limits {
+            time_setting: if time.is_some() {
+                own_setting.to_string()
+            } else {
+                site.time_setting
+            },
+            time: time.unwrap_or(site.time),
+            rows: rows.unwrap_or(site.rows),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            time: TimeLimit(Duration::from_secs(30)),
+            time_setting: "`query_time_limit` under [build] in bake.toml".into(),
+            rows: MAX_ROWS,
+        }
+    }
+}
+
+/// Why a query gave no answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueryError {
+    /// SQLite refused or failed the SQL (the message says why).
+    Sql(String),
+    /// The query ran past its time limit and was stopped.
+    TimeLimit {
+        /// The limit.
+        limit: TimeLimit,
+        /// The setting to raise.
+        setting: String,
+    },
+}
+
+impl QueryError {
+    /// The error `located` makes of the message, with the hint of a time limit when one was
+    /// hit (a failed SQL keeps the caller's hint).
+    pub fn locate(self, located: impl FnOnce(String) -> Error) -> Error {
+        match &self {
+            QueryError::Sql(_) => located(self.to_string()),
+            QueryError::TimeLimit { setting, .. } => {
+                let hint = format!(
+                    "make the query cheaper (a LIMIT, a WHERE on an indexed column, an index in bake.toml; a recursive CTE needs a stop condition), or raise {setting}"
+                );
+                located(self.to_string()).hint(hint)
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for QueryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueryError::Sql(m) => f.write_str(m),
+            QueryError::TimeLimit { limit, .. } => {
+                write!(f, "it ran past its time limit of {limit} and was stopped")
+            }
+        }
+    }
+}
+
+/// Stops every statement run on `conn` from now on once `limit` has passed (SQLite then
+/// fails the statement as interrupted: see [`is_interrupt`]).
+pub fn set_deadline(conn: &mut Connection, limit: Duration) -> rusqlite::Result<()> {
+    let deadline = Instant::now() + limit;
+    conn.progress_handler(PROGRESS_STEPS, Some(move || Instant::now() >= deadline))
+}
+
+/// Removes the deadline [`set_deadline`] set.
+pub fn clear_deadline(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.progress_handler(0, None::<fn() -> bool>)
+}
+
+/// True if `e` is the interrupt [`set_deadline`]'s handler causes.
+pub fn is_interrupt(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted)
+}
 
 /// The answer of a canned query.
 #[derive(Debug, Clone)]
 pub struct QueryResult {
     /// Column names.
     pub columns: Vec<String>,
-    /// Rows (at most [`MAX_ROWS`]).
+    /// Rows (at most the row limit the query ran with).
     pub rows: Vec<Vec<Value>>,
     /// True if there were more rows than shown.
     pub truncated: bool,
@@ -27,12 +143,22 @@ pub struct QueryResult {
 /// Opens baked databases by name, read-only, each with all others attached.
 pub struct Databases {
     paths: BTreeMap<String, PathBuf>,
+    limits: Limits,
 }
 
 impl Databases {
-    /// Databases at `paths`, by name.
+    /// Databases at `paths`, by name, with the default limits for [`Databases::run`].
     pub fn new(paths: BTreeMap<String, PathBuf>) -> Databases {
-        Databases { paths }
+        Databases {
+            paths,
+            limits: Limits::default(),
+        }
+    }
+
+    /// The limits [`Databases::run`] applies.
+    pub fn with_limits(mut self, limits: Limits) -> Databases {
+        self.limits = limits;
+        self
     }
 
     /// Names of the databases.
@@ -70,17 +196,40 @@ impl Databases {
         conn.prepare(sql).map(drop).map_err(|e| e.to_string())
     }
 
-    /// Runs `sql` against `database`.
+    /// Runs `sql` against `database` with the limits set by [`Databases::with_limits`].
     pub fn run(&self, database: &str, sql: &str) -> std::result::Result<QueryResult, String> {
-        let conn = self.open(database)?;
-        let mut stmt = conn.prepare(sql).map_err(|e| e.to_string())?;
+        self.run_limited(database, sql, &self.limits)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Runs `sql` against `database`, stopped at `limits.time`; reads at most `limits.rows`
+    /// rows (one more to know whether there were more).
+    pub fn run_limited(
+        &self,
+        database: &str,
+        sql: &str,
+        limits: &Limits,
+    ) -> std::result::Result<QueryResult, QueryError> {
+        let mut conn = self.open(database).map_err(QueryError::Sql)?;
+        set_deadline(&mut conn, limits.time.0).map_err(|e| QueryError::Sql(e.to_string()))?;
+        let failed = |e: rusqlite::Error| {
+            if is_interrupt(&e) {
+                QueryError::TimeLimit {
+                    limit: limits.time,
+                    setting: limits.time_setting.clone(),
+                }
+            } else {
+                QueryError::Sql(e.to_string())
+            }
+        };
+        let mut stmt = conn.prepare(sql).map_err(failed)?;
         let columns: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
         let n = columns.len();
         let mut rows = Vec::new();
         let mut truncated = false;
-        let mut cursor = stmt.query([]).map_err(|e| e.to_string())?;
-        while let Some(row) = cursor.next().map_err(|e| e.to_string())? {
-            if rows.len() == MAX_ROWS {
+        let mut cursor = stmt.query([]).map_err(failed)?;
+        while let Some(row) = cursor.next().map_err(failed)? {
+            if rows.len() == limits.rows {
                 truncated = true;
                 break;
             }
@@ -88,7 +237,7 @@ impl Databases {
                 (0..n)
                     .map(|i| row.get::<_, Value>(i))
                     .collect::<rusqlite::Result<Vec<_>>>()
-                    .map_err(|e| e.to_string())?,
+                    .map_err(failed)?,
             );
         }
         Ok(QueryResult {
@@ -119,10 +268,18 @@ pub fn run_config_queries(
 ) -> crate::Result<BTreeMap<String, (QueryResult, String)>> {
     let mut out = BTreeMap::new();
     for q in &config.queries {
-        let result = dbs.run(&q.database, &q.sql).map_err(|m| {
-            config
-                .error_at_query(&q.name, format!("canned query `{}` failed: {m}", q.name))
-                .hint("fix its SQL; it runs at build time against the baked databases")
+        let limits = Limits::of_query(
+            config,
+            q.time_limit,
+            q.max_rows,
+            &format!("`time_limit` of this [[queries]] entry (`{}`)", q.name),
+        );
+        let result = dbs.run_limited(&q.database, &q.sql, &limits).map_err(|e| {
+            e.locate(|m| {
+                config
+                    .error_at_query(&q.name, format!("canned query `{}` failed: {m}", q.name))
+                    .hint("fix its SQL; it runs at build time against the baked databases")
+            })
         })?;
         out.insert(q.name.clone(), (result, q.description.clone()));
     }
@@ -229,5 +386,50 @@ mod tests {
                 .unwrap_err()
                 .contains("no database")
         );
+    }
+
+    #[test]
+    fn stops_at_the_time_and_row_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.sqlite");
+        Connection::open(&a)
+            .unwrap()
+            .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2), (3);")
+            .unwrap();
+        let dbs = Databases::new([("a".to_string(), a)].into());
+        let limits = Limits {
+            time: TimeLimit(Duration::from_millis(100)),
+            time_setting: "the setting".into(),
+            rows: 2,
+        };
+        let forever = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) SELECT count(*) FROM c";
+        let started = Instant::now();
+        let e = dbs.run_limited("a", forever, &limits).unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(matches!(e, QueryError::TimeLimit { .. }), "{e:?}");
+        let located = e.locate(|m| Error::msg(m).hint("not this"));
+        assert!(
+            located.message.contains("time limit of 100 ms"),
+            "{located}"
+        );
+        assert!(located.hint.unwrap().contains("raise the setting"));
+        // Endless rows: reading stops after the row limit.
+        let endless =
+            "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) SELECT n FROM c";
+        let r = dbs.run_limited("a", endless, &limits).unwrap();
+        assert_eq!((r.rows.len(), r.truncated), (2, true));
+        let r = dbs
+            .run_limited("a", "SELECT x FROM t LIMIT 2", &limits)
+            .unwrap();
+        assert_eq!((r.rows.len(), r.truncated), (2, false));
+        let e = dbs
+            .run_limited("a", "SELECT nope FROM t", &limits)
+            .unwrap_err();
+        let located = e.locate(|m| Error::msg(m).hint("fix the SQL"));
+        assert_eq!(located.hint.as_deref(), Some("fix the SQL"));
     }
 }

@@ -36,6 +36,28 @@ pub fn row_documents(config: &Config, dbs: &Databases) -> Result<Vec<SearchDoc>>
                 ))
             })?
             .columns;
+        // Results link to `?rowid=N`, which the table page looks up as `rowid = N`: a column of
+        // that name would stand in for the real rowid in both places.
+        if let Some(c) = cols.iter().find(|c| c.name.eq_ignore_ascii_case("rowid")) {
+            return Err(at(format!(
+                "table `{}.{}` has a column named `{}`, so its rows cannot be linked from search results",
+                st.database, st.table, c.name
+            ))
+            .hint("rename that column in the data file (e.g. to `row_id`), or leave this table out of [[search.tables]]"));
+        }
+        if conn
+            .prepare(&format!(
+                "SELECT rowid FROM {}",
+                crate::data::quote_ident(&st.table)
+            ))
+            .is_err()
+        {
+            return Err(at(format!(
+                "table `{}.{}` has no rowid (it is a WITHOUT ROWID table), so its rows cannot be linked from search results",
+                st.database, st.table
+            ))
+            .hint("create the table without WITHOUT ROWID, or leave it out of [[search.tables]]"));
+        }
         let mut wanted = vec![st.title.clone()];
         wanted.extend(st.columns.iter().filter(|c| **c != st.title).cloned());
         for c in &wanted {
@@ -56,7 +78,7 @@ pub fn row_documents(config: &Config, dbs: &Databases) -> Result<Vec<SearchDoc>>
             crate::data::quote_ident(&st.table)
         );
         let mut stmt = conn.prepare(&sql).map_err(|e| at(e.to_string()))?;
-        let section = format!("/tables/{}/{}/", st.database, st.table);
+        let section = crate::slug::table_url(&st.database, &st.table);
         let mut rows = stmt.query([]).map_err(|e| at(e.to_string()))?;
         while let Some(row) = rows.next().map_err(|e| at(e.to_string()))? {
             let rowid: i64 = row.get(0).map_err(|e| at(e.to_string()))?;

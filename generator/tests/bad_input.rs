@@ -862,3 +862,315 @@ fn an_invalid_id_in_a_diagram_file() {
     let e = site.fails(&[], "content/flow.dot", Some(1));
     assert!(e.contains("`Flow Chart` is not a diagram id"), "{e}");
 }
+
+// ---- limits on author SQL -------------------------------------------------------------------
+
+/// A recursive CTE with no stop condition: counting its rows never ends.
+const ENDLESS_COUNT: &str =
+    "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) SELECT count(*) FROM c";
+
+/// Builds, expecting a failure within `secs` seconds (a hang fails the test instead of
+/// stalling it), and the usual checks of [`Site::fails`].
+fn fails_quickly(site: &Site, file: &str, line: Option<usize>, secs: u64) -> String {
+    let started = std::time::Instant::now();
+    let e = site.fails(&[], file, line);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(secs),
+        "took {:?}: {e}",
+        started.elapsed()
+    );
+    e
+}
+
+#[test]
+fn canned_query_past_the_site_time_limit() {
+    let site = Site::new();
+    site.append(
+        "bake.toml",
+        &format!(
+            "\n[build]\nquery_time_limit = \"200ms\"\n\n[[queries]]\nname = \"forever\"\ndatabase = \"db\"\nsql = \"{ENDLESS_COUNT}\"\n"
+        ),
+    );
+    let e = fails_quickly(&site, "bake.toml", Some(10), 60);
+    assert!(
+        e.contains("canned query `forever`")
+            && e.contains("time limit of 200 ms")
+            && e.contains("query_time_limit")
+            && e.contains("LIMIT"),
+        "{e}"
+    );
+}
+
+#[test]
+fn canned_query_past_its_own_time_limit() {
+    let site = Site::new();
+    site.append(
+        "bake.toml",
+        &format!(
+            "\n[[queries]]\nname = \"forever\"\ndatabase = \"db\"\ntime_limit = 0.2\nsql = \"{ENDLESS_COUNT}\"\n"
+        ),
+    );
+    let e = fails_quickly(&site, "bake.toml", Some(7), 20);
+    assert!(
+        e.contains("time limit of 200 ms") && e.contains("`time_limit` of this [[queries]] entry"),
+        "{e}"
+    );
+}
+
+#[test]
+fn front_matter_query_past_its_time_limit() {
+    let site = Site::new();
+    site.write(
+        "content/page.md",
+        format!(
+            "+++\ntitle = \"Page\"\n\n[queries.forever]\ndatabase = \"db\"\ntime_limit = \"200ms\"\nsql = \"{ENDLESS_COUNT}\"\n+++\nHello.\n\n{{{{ query(name=\"forever\") }}}}\n"
+        ),
+    );
+    let e = fails_quickly(&site, "content/page.md", Some(4), 20);
+    assert!(
+        e.contains("canned query `forever`")
+            && e.contains("time limit of 200 ms")
+            && e.contains("`time_limit` of this query in the front matter"),
+        "{e}"
+    );
+}
+
+#[test]
+fn sql_script_that_never_ends() {
+    let site = Site::new();
+    site.append("bake.toml", "\n[build]\nquery_time_limit = \"200ms\"\n");
+    site.write(
+        "content/data/s.sql",
+        "CREATE TABLE x(n);\n\nINSERT INTO x\n  WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c)\n  SELECT n FROM c;\n",
+    );
+    let e = fails_quickly(&site, "content/data/s.sql", Some(3), 60);
+    assert!(
+        e.contains("time limit of 200 ms") && e.contains("query_time_limit"),
+        "{e}"
+    );
+}
+
+#[test]
+fn endless_rows_stop_at_the_row_limit() {
+    let site = Site::new();
+    site.append(
+        "bake.toml",
+        "\n[build]\nquery_max_rows = 3\n\n[[queries]]\nname = \"numbers\"\ndatabase = \"db\"\nsql = \"WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) SELECT n * 7 AS seven FROM c\"\n",
+    );
+    site.write(
+        "content/page.md",
+        "+++\ntitle = \"Page\"\n\n[queries.two]\ndatabase = \"db\"\nmax_rows = 1\nsql = \"SELECT name FROM t ORDER BY n\"\n+++\n{{ query(name=\"numbers\") }}\n\n{{ query(name=\"two\") }}\n",
+    );
+    let out = site.bake(&[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let html = std::fs::read_to_string(site.path("site/page/index.html")).expect("page");
+    assert!(html.contains(">21<") && !html.contains(">28<"), "{html}");
+    assert!(html.contains("first 3 rows shown"), "{html}");
+    assert!(html.contains(">one<") && !html.contains(">two<"), "{html}");
+    assert!(html.contains("first 1 rows shown"), "{html}");
+}
+
+// ---- silent acceptance ----------------------------------------------------------------------
+
+#[test]
+fn front_matter_dates_that_are_not_dates() {
+    let site = Site::new();
+    for bad in ["yesterday", "2024-02-30", "15/01/2024"] {
+        site.write(
+            "content/page.md",
+            format!("---\ntitle: Page\ndate: \"{bad}\"\n---\nHello.\n"),
+        );
+        let e = site.fails(&[], "content/page.md", Some(3));
+        assert!(
+            e.contains(&format!("`{bad}` is not a date")) && e.contains("2024-01-15"),
+            "{e}"
+        );
+    }
+    site.write(
+        "content/page.md",
+        "+++\ntitle = \"Page\"\ndate = 2024-02-29T10:00:00Z\n+++\nHello.\n",
+    );
+    let out = site.bake(&[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn json_integers_stay_exact() {
+    let site = Site::new();
+    site.write(
+        "content/data/big.jsonl",
+        "{\"id\": 1, \"n\": 9007199254740993}\n{\"id\": 2, \"n\": 123456789012345678901234567890}\n{\"id\": 3, \"n\": 18446744073709551615}\n",
+    );
+    site.append(
+        "bake.toml",
+        "\n[[queries]]\nname = \"big\"\ndatabase = \"big\"\nsql = \"SELECT typeof(n) || ':' || n AS v FROM big ORDER BY id\"\n",
+    );
+    site.append("content/page.md", "\n{{ query(name=\"big\") }}\n");
+    let out = site.bake(&[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let html = std::fs::read_to_string(site.path("site/page/index.html")).expect("page");
+    for v in [
+        "text:9007199254740993",
+        "text:123456789012345678901234567890",
+        "text:18446744073709551615",
+    ] {
+        assert!(html.contains(v), "no {v} in {html}");
+    }
+    // Without the big ones the column stays an integer column, exact beyond 2^53.
+    site.write(
+        "content/data/big.jsonl",
+        "{\"id\": 1, \"n\": 9007199254740993}\n{\"id\": 2, \"n\": -9223372036854775808}\n",
+    );
+    let out = site.bake(&[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let html = std::fs::read_to_string(site.path("site/page/index.html")).expect("page");
+    for v in ["integer:9007199254740993", "integer:-9223372036854775808"] {
+        assert!(html.contains(v), "no {v} in {html}");
+    }
+}
+
+#[test]
+fn json_integer_beyond_64_bits_in_an_integer_column() {
+    let site = Site::new();
+    site.write(
+        "bake.toml",
+        "title = \"Tiny\"\n\n[databases.db.tables.t]\nsource = \"data/t.jsonl\"\ntypes = { n = \"integer\" }\n",
+    );
+    site.write(
+        "content/data/t.jsonl",
+        "{\"n\": 1}\n{\"n\": 123456789012345678901234567890}\n",
+    );
+    // The first build of Site::new used t.csv: this one must fail and leave that site.
+    let e = site.fails(&[], "content/data/t.jsonl", Some(2));
+    assert!(
+        e.contains("`n` is integer") && e.contains("123456789012345678901234567890"),
+        "{e}"
+    );
+}
+
+#[test]
+fn empty_primary_key() {
+    let site = Site::new();
+    site.append("bake.toml", "primary_key = [\"n\"]\n");
+    site.write("content/data/t.csv", "n,name\n1,one\n,two\n3,three\n");
+    let e = site.fails(&[], "content/data/t.csv", Some(3));
+    assert!(
+        e.contains("no value for `n`") && e.contains("primary_key"),
+        "{e}"
+    );
+}
+
+// ---- misleading messages ------------------------------------------------------------------
+
+#[test]
+fn a_source_that_is_a_folder() {
+    let site = Site::new();
+    std::fs::create_dir_all(site.path("content/data/dir.csv")).expect("folder");
+    site.write("bake.toml", BAKE_TOML.replace("data/t.csv", "data/dir.csv"));
+    let e = site.fails(&[], "content/data/dir.csv", None);
+    assert!(e.contains("is a folder") && !e.contains("fields"), "{e}");
+}
+
+#[test]
+fn a_truncated_gz_source() {
+    use std::io::Write;
+    let site = Site::new();
+    let mut csv = String::from("n,name\n");
+    for i in 0..20_000 {
+        csv.push_str(&format!("{i},name {i}\n"));
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(csv.as_bytes()).expect("compress");
+    let bytes = gz.finish().expect("compress");
+    site.write("content/data/t.csv.gz", &bytes[..bytes.len() / 2]);
+    site.write(
+        "bake.toml",
+        BAKE_TOML.replace("data/t.csv", "data/t.csv.gz"),
+    );
+    site.fs_remove("content/data/t.csv");
+    let e = site.fails(&[], "content/data/t.csv.gz", None);
+    assert!(
+        e.contains("gzip data is cut short or damaged") && !e.contains("fields"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_csv_with_more_columns_than_sqlite_allows() {
+    let site = Site::new();
+    let header: Vec<String> = (1..=5000).map(|i| format!("c{i}")).collect();
+    let row: Vec<String> = (1..=5000).map(|i| i.to_string()).collect();
+    site.write(
+        "content/data/t.csv",
+        format!("{}\n{}\n", header.join(","), row.join(",")),
+    );
+    let e = site.fails(&[], "content/data/t.csv", Some(1));
+    assert!(
+        e.contains("5000 columns") && e.contains("2000") && e.contains("split the file"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_bad_database_name_at_its_own_line() {
+    let site = Site::new();
+    // An escaped name and a dotted key: neither is the name as written.
+    site.append(
+        "bake.toml",
+        "\n[databases.\"caf\\u00e9\".tables.x]\nsource = \"data/t.csv\"\n",
+    );
+    let e = site.fails(&[], "bake.toml", Some(6));
+    assert!(e.contains("database name `café`"), "{e}");
+    site.write(
+        "bake.toml",
+        format!("{BAKE_TOML}\n[databases]\nok.tables.y.source = \"data/t.csv\"\n\"my db\".tables.x.source = \"data/t.csv\"\n"),
+    );
+    let e = site.fails(&[], "bake.toml", Some(8));
+    assert!(e.contains("database name `my db`"), "{e}");
+}
+
+#[test]
+fn a_column_named_rowid_in_a_search_table() {
+    let site = Site::new();
+    site.write("content/data/t.csv", "rowid,name\nx,one\ny,two\n");
+    // Lines 6–9: the [[search.tables]] entry; the table is named on line 8.
+    site.append(
+        "bake.toml",
+        "\n[[search.tables]]\ndatabase = \"db\"\ntable = \"t\"\ntitle = \"name\"\n",
+    );
+    let e = site.fails(&[], "bake.toml", Some(8));
+    assert!(
+        e.contains("column named `rowid`") && e.contains("rename"),
+        "{e}"
+    );
+}
+
+#[test]
+fn page_size_and_part_size_errors_say_what_to_write() {
+    let site = Site::new();
+    site.write("bake.toml", format!("page_size = 1000\n{BAKE_TOML}"));
+    let e = site.fails(&[], "bake.toml", Some(1));
+    assert!(e.contains("4096"), "{e}");
+    site.write(
+        "bake.toml",
+        BAKE_TOML.replacen('\n', "\npart_size = 100\n", 1),
+    );
+    let e = site.fails(&[], "bake.toml", Some(2));
+    assert!(
+        e.contains("at least 4096") && e.contains("host preset"),
+        "{e}"
+    );
+    site.write(
+        "bake.toml",
+        BAKE_TOML.replacen('\n', "\n\n[databases.db]\npage_size = 3000\n", 1),
+    );
+    let e = site.fails(&[], "bake.toml", Some(4));
+    assert!(e.contains("page_size 3000") && e.contains("4096"), "{e}");
+}
+
+impl Site {
+    /// Deletes a file of the site.
+    fn fs_remove(&self, rel: &str) {
+        std::fs::remove_file(self.path(rel)).expect("remove");
+    }
+}

@@ -190,9 +190,10 @@ fn bake_one(
         let key_of = |k: &str| (format!("tables.{table}"), k.to_string());
         skipped += load_table(config, plan, &mut conn, table, tc, skip_bad_rows, &key_of)?;
     }
+    let limits = crate::queries::Limits::site(config);
     for script in &db.scripts {
         let src = resolve_in_content(config, script, &script.to_string_lossy())?;
-        script::run(&conn, &src, &config.build.content.join(script))?;
+        script::run(&mut conn, &src, &config.build.content.join(script), &limits)?;
     }
     check_foreign_keys(config, plan, &conn)?;
     conn.execute_batch(&format!(
@@ -201,6 +202,14 @@ fn bake_one(
     .map_err(sql_err)?;
     let mut schema = read_schema(&conn).map_err(sql_err)?;
     schema.file = format!("{}.sqlite", plan.name);
+    // Scripts and SQLite files may name tables anything; each needs a page URL of its own.
+    if let Some(m) =
+        crate::slug::table_collision(&plan.name, schema.tables.iter().map(|t| t.name.as_str()))
+    {
+        let file = db.sqlite.as_ref().or(db.scripts.last());
+        let file = file.map_or_else(|| config.path.clone(), |f| config.build.content.join(f));
+        return Err(Error::in_file(file, m).hint("rename one of the two tables"));
+    }
     // (root page, whether SQLite reads the whole tree at open: the ANALYZE statistics)
     let roots: Vec<(u64, bool)> = conn
         .prepare("SELECT rootpage, name LIKE 'sqlite_stat%' FROM sqlite_schema WHERE rootpage > 0")
@@ -273,6 +282,20 @@ fn load_table(
     // Pass 1 reads the header (and, unless every column is typed, infers types).
     let inferred = source.infer(&tc.types)?;
     let columns: Vec<(String, ColumnType)> = inferred.columns;
+    let max_columns = column_limit(conn);
+    if columns.len() > max_columns {
+        let msg = format!(
+            "has {} columns, more than the {max_columns} a SQLite table may have",
+            columns.len()
+        );
+        return Err(match source.header_line() {
+            Some(line) => Error::at(&display, line, msg),
+            None => Error::in_file(&display, msg),
+        }
+        .hint(format!(
+            "split the file into tables of at most {max_columns} columns each (joined by a key column), or drop the columns no one queries"
+        )));
+    }
     let names: BTreeSet<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
     let (section, _) = key_of("");
     let missing = |col: &str, what: &str| {
@@ -389,6 +412,11 @@ fn load_table(
             .map_err(|e| Error::msg(e.to_string()))?;
         let types: Vec<ColumnType> = columns.iter().map(|(_, t)| *t).collect();
         let col_names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
+        let key_columns: Vec<usize> = tc
+            .primary_key
+            .iter()
+            .filter_map(|k| col_names.iter().position(|c| c == k))
+            .collect();
         let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(columns.len());
         source.for_each_row(&col_names, |line, cells| {
             values.clear();
@@ -408,6 +436,19 @@ fn load_table(
                         .hint("fix the value, declare the column as text in bake.toml ([databases.NAME.tables.T] types), or build with --skip-bad-rows"));
                     }
                 }
+            }
+            // SQLite lets a key be NULL (an INTEGER PRIMARY KEY even becomes a made-up rowid):
+            // a row without a key would be one that no link or join can find.
+            if let Some(&k) = key_columns
+                .iter()
+                .find(|&&k| values[k] == rusqlite::types::Value::Null)
+            {
+                return Err(Error::at(
+                    &display,
+                    line,
+                    format!("this row has no value for `{}`, a column of the primary key of `{table}`", col_names[k]),
+                )
+                .hint("give every row a key, or drop primary_key from this table in bake.toml"));
             }
             insert.execute(rusqlite::params_from_iter(values.iter())).map_err(|e| {
                 Error::at(&display, line, format!("cannot insert this row into `{table}`: {e}"))
@@ -447,6 +488,15 @@ fn load_table(
         );
     }
     Ok(skipped)
+}
+
+/// The most columns a table may have in this SQLite build (2000 unless it was built otherwise).
+fn column_limit(conn: &Connection) -> usize {
+    // SAFETY: the handle is valid while `conn` lives; a negative value only reads the limit.
+    let n = unsafe {
+        rusqlite::ffi::sqlite3_limit(conn.handle(), rusqlite::ffi::SQLITE_LIMIT_COLUMN, -1)
+    };
+    usize::try_from(n).unwrap_or(2000)
 }
 
 /// Every declared foreign key must reference a table and columns that exist.

@@ -70,6 +70,10 @@ impl RowSource {
             return Err(Error::in_file(display, "is not a table file")
                 .hint("tables load from .csv, .tsv, .json or .jsonl (optionally .gz); run .sql files as scripts and .sqlite files as the database's `sqlite`"));
         };
+        if path.is_dir() {
+            return Err(Error::in_file(display, "is a folder, not a data file")
+                .hint("point `source` at a .csv, .tsv, .json or .jsonl file (optionally .gz)"));
+        }
         let mut src = RowSource {
             path: path.to_path_buf(),
             display: display.to_path_buf(),
@@ -82,6 +86,55 @@ impl RowSource {
             src.json_rows = Some(src.read_json_array()?);
         }
         Ok(src)
+    }
+
+    /// The line that names the columns (CSV and TSV), if the format has one.
+    pub fn header_line(&self) -> Option<usize> {
+        matches!(self.format, Format::Csv(_)).then_some(1)
+    }
+
+    /// The error for a failed read: a `.gz` that ends early or is damaged says so, instead of
+    /// blaming the rows.
+    fn read_error(&self, e: &std::io::Error, line: Option<usize>) -> Error {
+        let (msg, hint) = if e.kind() == std::io::ErrorKind::IsADirectory {
+            (
+                "is a folder, not a data file".to_string(),
+                "point `source` at a .csv, .tsv, .json or .jsonl file (optionally .gz)",
+            )
+        } else if self.gz {
+            (
+                format!("the gzip data is cut short or damaged ({e})"),
+                "the file looks truncated or corrupt: compress the data again (`gzip -k FILE`); `gzip -t FILE` tests a .gz file",
+            )
+        } else {
+            (
+                format!("cannot read: {e}"),
+                "check that the file is readable and complete",
+            )
+        };
+        match line {
+            Some(l) => Error::at(&self.display, l, msg),
+            None => Error::in_file(&self.display, msg),
+        }
+        .hint(hint)
+    }
+
+    /// For a `.gz` source, why its gzip data is broken, if it is. A cut-off file ends in the
+    /// middle of a row, so the row is what fails first; decoding the rest shows the cause.
+    fn gz_damage(&self) -> Option<std::io::Error> {
+        if !self.gz {
+            return None;
+        }
+        let mut reader = self.reader(false).ok()?;
+        std::io::copy(&mut reader, &mut std::io::sink()).err()
+    }
+
+    /// `e`, unless the source is a damaged `.gz`: then that, as the real cause.
+    fn or_damage(&self, e: Error) -> Error {
+        match self.gz_damage() {
+            Some(io) => self.read_error(&io, None),
+            None => e,
+        }
     }
 
     fn reader(&self, progress: bool) -> Result<Box<dyn Read>> {
@@ -281,13 +334,18 @@ impl RowSource {
 
     fn csv_error(&self, e: csv::Error) -> Error {
         let line = e.position().map(|p| p.line() as usize);
+        if let csv::ErrorKind::Io(io) = e.kind() {
+            return self.read_error(io, line);
+        }
+        if let Some(io) = self.gz_damage() {
+            return self.read_error(&io, None);
+        }
         let msg = match e.kind() {
             csv::ErrorKind::UnequalLengths {
                 expected_len, len, ..
             } => {
                 format!("this row has {len} fields but the header has {expected_len}")
             }
-            csv::ErrorKind::Io(io) => format!("cannot read: {io}"),
             _ => e.to_string(),
         };
         let err = match line {
@@ -300,9 +358,13 @@ impl RowSource {
     }
 
     fn read_json_array(&self) -> Result<Vec<(usize, Object)>> {
-        let mut text = String::new();
-        self.reader(true)?.read_to_string(&mut text).map_err(|e| {
-            Error::in_file(&self.display, format!("cannot read: {e}"))
+        let mut bytes = Vec::new();
+        self.reader(true)?
+            .read_to_end(&mut bytes)
+            .map_err(|e| self.read_error(&e, None))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let line = line_of_bytes(e.as_bytes(), e.utf8_error().valid_up_to());
+            Error::at(&self.display, line, "the file is not valid UTF-8")
                 .hint("JSON files must be UTF-8")
         })?;
         let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
@@ -314,13 +376,19 @@ impl RowSource {
                 .hint("a JSON dataset is `[{\"col\": value, ...}, ...]`; use .jsonl for one object per line"));
         };
         let lines = element_lines(&text);
+        let spans = element_spans(&text);
         items
             .into_iter()
             .enumerate()
             .map(|(i, v)| {
                 let line = lines.get(i).copied().unwrap_or(1);
                 match v {
-                    serde_json::Value::Object(o) => Ok((line, o)),
+                    serde_json::Value::Object(mut o) => {
+                        if let Some(span) = spans.get(i) {
+                            keep_big_integers(&mut o, &text[span.clone()]);
+                        }
+                        Ok((line, o))
+                    }
                     other => Err(Error::at(
                         &self.display,
                         line,
@@ -348,21 +416,29 @@ impl RowSource {
             return Ok(());
         }
         let reader = BufReader::new(self.reader(progress)?);
-        for (i, line) in reader.lines().enumerate() {
+        for (i, line) in reader.split(b'\n').enumerate() {
             let n = i + 1;
-            let line = line.map_err(|e| {
-                Error::at(&self.display, n, format!("cannot read: {e}"))
-                    .hint("JSON Lines files must be UTF-8")
+            let line = line.map_err(|e| self.read_error(&e, Some(n)))?;
+            let line = String::from_utf8(line).map_err(|_| {
+                self.or_damage(
+                    Error::at(&self.display, n, "this line is not valid UTF-8")
+                        .hint("JSON Lines files must be UTF-8"),
+                )
             })?;
             if line.trim().is_empty() {
                 continue;
             }
             let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| {
-                Error::at(&self.display, n, format!("invalid JSON: {e}"))
-                    .hint("each line must be one JSON object")
+                self.or_damage(
+                    Error::at(&self.display, n, format!("invalid JSON: {e}"))
+                        .hint("each line must be one JSON object"),
+                )
             })?;
             match v {
-                serde_json::Value::Object(o) => f(n, &o)?,
+                serde_json::Value::Object(mut o) => {
+                    keep_big_integers(&mut o, &line);
+                    f(n, &o)?
+                }
                 other => {
                     return Err(Error::at(
                         &self.display,
@@ -386,6 +462,140 @@ fn json_type_name(v: &serde_json::Value) -> &'static str {
         serde_json::Value::Array(_) => "an array",
         serde_json::Value::Object(_) => "an object",
     }
+}
+
+fn line_of_bytes(bytes: &[u8], offset: usize) -> usize {
+    bytes[..offset].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// An integer that does not fit SQLite's 64 bits becomes text with its exact digits (as a CSV
+/// cell of such a number does) rather than a REAL that is off in its last digits. serde_json
+/// keeps integers up to u64 exactly and turns longer ones into floats, so for those the
+/// digits are read back from the object's `text`.
+fn keep_big_integers(obj: &mut Object, text: &str) {
+    use serde_json::Value;
+    let mut beyond_u64 = false;
+    for v in obj.values_mut() {
+        if let Value::Number(n) = v {
+            if n.is_u64() && !n.is_i64() {
+                *v = Value::String(n.to_string());
+            } else if n.is_f64()
+                && n.as_f64()
+                    .is_some_and(|f| f.fract() == 0.0 && f.abs() >= 9.2e18)
+            {
+                beyond_u64 = true;
+            }
+        }
+    }
+    if !beyond_u64 {
+        return;
+    }
+    for (key, literal) in object_entries(text) {
+        let digits = literal.strip_prefix('-').unwrap_or(literal);
+        let integer = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+        if integer
+            && literal.parse::<i64>().is_err()
+            && let Some(v @ Value::Number(_)) = obj.get_mut(&key)
+        {
+            *v = Value::String(literal.to_string());
+        }
+    }
+}
+
+/// Index just past the JSON value that starts at `i` (the text is valid JSON).
+fn value_end(b: &[u8], mut i: usize) -> usize {
+    match b.get(i) {
+        Some(b'"') => {
+            i += 1;
+            while i < b.len() {
+                match b[i] {
+                    b'\\' => i += 2,
+                    b'"' => return i + 1,
+                    _ => i += 1,
+                }
+            }
+            i
+        }
+        Some(b'{' | b'[') => {
+            let mut depth = 0usize;
+            while i < b.len() {
+                match b[i] {
+                    b'"' => {
+                        i = value_end(b, i);
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return i + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+            i
+        }
+        _ => {
+            while i < b.len() && !matches!(b[i], b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n')
+            {
+                i += 1;
+            }
+            i
+        }
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && b[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    i
+}
+
+/// Byte ranges of the top-level elements of the JSON array `text` (valid JSON).
+fn element_spans(text: &str) -> Vec<std::ops::Range<usize>> {
+    let b = text.as_bytes();
+    let mut spans = Vec::new();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'[') {
+        return spans;
+    }
+    i = skip_ws(b, i + 1);
+    while i < b.len() && b[i] != b']' {
+        let end = value_end(b, i);
+        spans.push(i..end);
+        i = skip_ws(b, end);
+        if b.get(i) == Some(&b',') {
+            i = skip_ws(b, i + 1);
+        }
+    }
+    spans
+}
+
+/// (key, value as written) of the top-level entries of the JSON object `text` (valid JSON).
+fn object_entries(text: &str) -> Vec<(String, &str)> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return out;
+    }
+    i = skip_ws(b, i + 1);
+    while b.get(i) == Some(&b'"') {
+        let key_end = value_end(b, i);
+        let key: String = serde_json::from_str(&text[i..key_end]).unwrap_or_default();
+        i = skip_ws(b, key_end);
+        i = skip_ws(b, i + 1); // the colon
+        let end = value_end(b, i);
+        out.push((key, &text[i..end]));
+        i = skip_ws(b, end);
+        if b.get(i) == Some(&b',') {
+            i = skip_ws(b, i + 1);
+        }
+    }
+    out
 }
 
 /// Line where each top-level element of a JSON array starts (the text is valid JSON).
@@ -514,6 +724,28 @@ mod tests {
         assert_eq!(classify("99999999999999999999"), Kind::Text);
         assert_eq!(Kind::Int.join(Kind::Real), Kind::Real);
         assert_eq!(Kind::Empty.join(Kind::Int), Kind::Int);
+    }
+
+    #[test]
+    fn keeps_big_integers_exact() {
+        let text = r#"{"a": 123456789012345678901234567890, "b\"x": -99999999999999999999, "c": 1e30, "d": 18446744073709551615, "e": 9007199254740993, "f": [1]}"#;
+        let serde_json::Value::Object(mut o) = serde_json::from_str(text).unwrap() else {
+            panic!()
+        };
+        keep_big_integers(&mut o, text);
+        let s = |k: &str| o[k].clone();
+        assert_eq!(s("a"), "123456789012345678901234567890");
+        assert_eq!(s("b\"x"), "-99999999999999999999");
+        assert!(s("c").is_f64(), "a float stays a float");
+        assert_eq!(s("d"), "18446744073709551615");
+        assert_eq!(s("e").as_i64(), Some(9007199254740993));
+        assert_eq!(
+            element_spans(r#" [ {"a": "]"} , 5,[1,[2]] ] "#)
+                .iter()
+                .map(|r| r.len())
+                .collect::<Vec<_>>(),
+            vec![10, 1, 7]
+        );
     }
 
     #[test]
