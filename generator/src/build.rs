@@ -37,6 +37,8 @@ pub struct BuildOptions {
     pub drafts: bool,
     /// Print nothing but errors.
     pub quiet: bool,
+    /// Replace an output folder that bake did not write.
+    pub force: bool,
 }
 
 /// What a build produced.
@@ -100,14 +102,16 @@ pub fn build(config: &Config, opts: &BuildOptions) -> Result<BuildReport> {
         .clone()
         .unwrap_or_else(|| config.root.join(&config.build.output));
     let out_parent = check_out_dir(&config, &out)?;
-    let tmp = |prefix: &str| {
+    check_replaceable(&out, opts.force)?;
+    emit::remove_stale_staging(&out_parent);
+    let tmp = |kind: &str| {
         tempfile::Builder::new()
-            .prefix(prefix)
+            .prefix(&emit::staging_prefix(kind))
             .tempdir_in(&out_parent)
             .map_err(|e| Error::io(&out_parent, "create a staging folder", e))
     };
-    let staging = tmp(".bake-staging-")?;
-    let work = tmp(".bake-work-")?;
+    let staging = tmp("staging")?;
+    let work = tmp("work")?;
 
     // 1. load
     let content = load::load(&config)?;
@@ -136,6 +140,9 @@ pub fn build(config: &Config, opts: &BuildOptions) -> Result<BuildReport> {
         .collect::<Result<Vec<_>>>()?;
     let diagrams = assemble_diagrams(&content.pages, &rendered, diagram_files, er);
     crate::diagrams::check_unique_ids(&diagrams)?;
+    if let Some(e) = check_tags(&config, &content.pages).into_iter().next() {
+        return Err(e);
+    }
     check_unique_outputs(output_claims(&config, &content, &rendered, &dbs, &diagrams))?;
     let model = SiteModel::new(&config, &content.pages, &rendered);
     // 5. search index
@@ -229,6 +236,68 @@ fn check_file_count(host: crate::config::Host, files: usize) -> Result<()> {
     }
 }
 
+/// Refuses to replace a folder that bake did not write (`--out precious` must never delete
+/// `precious/thesis.txt`): it must be missing, empty, or hold the `_headers` bake writes.
+fn check_replaceable(out: &Path, force: bool) -> Result<()> {
+    if force || !out.exists() {
+        return Ok(());
+    }
+    if !out.is_dir() {
+        return Err(
+            Error::in_file(out, "is a file, not a folder; the build would replace it")
+                .hint("choose another output folder with --out"),
+        );
+    }
+    let empty = std::fs::read_dir(out)
+        .map_err(|e| Error::io(out, "list", e))?
+        .next()
+        .is_none();
+    if empty || emit::written_by_bake(out) {
+        return Ok(());
+    }
+    Err(Error::in_file(
+        out,
+        "holds files that bake did not write, and the build replaces the whole folder",
+    )
+    .hint("choose an empty or new output folder, or pass --force to replace this one and everything in it"))
+}
+
+/// Tags that cannot have a page: no letter or digit in them, or two different tags that
+/// would share one URL (`C++` and `C` both slugify to `/tags/c/`). Tags equal but for case
+/// and spacing (`Rust`, `rust`) are one tag.
+pub(crate) fn check_tags(config: &Config, pages: &[Page]) -> Vec<Error> {
+    let mut by_slug: BTreeMap<String, (String, &str, &Page)> = BTreeMap::new();
+    let mut errors = Vec::new();
+    for p in pages.iter().filter(|p| !p.is_section) {
+        for t in &p.front.tags {
+            let at = || Error::at(&p.display, front_matter_line(config, p, "tags"), "");
+            let slug = slugify(t);
+            if slug.is_empty() {
+                let mut e = at().hint("give the tag at least one letter or digit");
+                e.message =
+                    format!("the tag `{t}` has no letter or digit to make its page's URL from");
+                errors.push(e);
+                continue;
+            }
+            match by_slug.get(&slug) {
+                Some((key, first, page)) if *key != crate::slug::tag_key(t) => {
+                    let mut e = at().hint("rename one of the two tags, e.g. `cpp` for `C++`");
+                    e.message = format!(
+                        "the tag `{t}` would share the page /tags/{slug}/ with the tag `{first}` of {}",
+                        page.display.display()
+                    );
+                    errors.push(e);
+                }
+                Some(_) => {}
+                None => {
+                    by_slug.insert(slug, (crate::slug::tag_key(t), t, p));
+                }
+            }
+        }
+    }
+    errors
+}
+
 /// Refuses output folders that would swallow the project; returns the folder to stage in.
 fn check_out_dir(config: &Config, out: &Path) -> Result<PathBuf> {
     let abs_out = std::path::absolute(out).map_err(|e| Error::io(out, "resolve", e))?;
@@ -307,8 +376,8 @@ pub(crate) fn render_markdown(
                 let html = if check.is_some() {
                     dbs.prepare(&q.database, &q.sql).map_err(failed).map(|()| String::new())
                 } else {
-                    dbs.run(&q.database, &q.sql)
-                        .map_err(failed)
+                    dbs.run_limited(&q.database, &q.sql, &q.limits(config))
+                        .map_err(|e| e.locate(failed))
                         .map(|r| queries::to_html(name, &r, &q.description))
                 };
                 page_queries.insert(name.as_str(), keep(html)?);
@@ -385,7 +454,7 @@ pub(crate) fn output_claims(
     for db in dbs {
         for t in &db.schema.tables {
             claims.push((
-                format!("tables/{}/{}/index.html", db.name, t.name),
+                crate::slug::table_output(&db.name, &t.name),
                 generated.clone(),
             ));
         }
@@ -627,7 +696,7 @@ fn render_data_pages(
     ));
     for db in dbs {
         for table in &db.schema.tables {
-            let url = format!("/tables/{}/{}/", db.name, table.name);
+            let url = crate::slug::table_url(&db.name, &table.name);
             let sql = format!(
                 "SELECT * FROM {} LIMIT {BAKED_ROWS}",
                 data::quote_ident(&table.name)
@@ -670,7 +739,7 @@ fn render_data_pages(
             ctx.insert("table", table);
             ctx.insert("first_rows", &cells);
             out.push((
-                format!("tables/{}/{}/index.html", db.name, table.name),
+                crate::slug::table_output(&db.name, &table.name),
                 finish(renderer.render("table.html", &ctx, generated)?),
             ));
         }
@@ -870,14 +939,6 @@ impl<'a> SiteModel<'a> {
         }
         for slug in self.tags.keys() {
             v.push((format!("tags/{slug}/index.html"), generated.clone()));
-        }
-        // Whole folders bake owns.
-        for a in &content.assets {
-            for dir in [emit::ASSETS_DIR, emit::DATA_DIR] {
-                if a.rel.starts_with(&format!("{dir}/")) {
-                    v.push((a.rel.clone(), generated.clone()));
-                }
-            }
         }
         v
     }

@@ -155,6 +155,9 @@ pub fn check(config: &Config) -> Result<CheckReport> {
     report.problems.extend(diagrams::duplicate_ids(&diagrams));
     report
         .problems
+        .extend(crate::build::check_tags(config, &content.pages));
+    report
+        .problems
         .extend(load::duplicate_outputs(output_claims(
             config, &content, &rendered, &dbs, &diagrams,
         )));

@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use wasm_query::manifest::{LogicalFile, Part};
 
@@ -65,6 +65,19 @@ impl Output {
     }
 
     fn path_for(&self, rel: &str) -> Result<PathBuf> {
+        // Defence in depth: every name is made safe before it gets here, but no write may
+        // ever land outside the staging folder, whatever a name was made of.
+        let inside = !rel.is_empty()
+            && !rel.contains(['\\', '\0'])
+            && Path::new(rel)
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)));
+        if !inside {
+            return Err(Error::msg(format!(
+                "refusing to write `{rel}`: it is not a path inside the site"
+            ))
+            .hint("this is a bug in bake; please report it with the input that led here"));
+        }
         let path = self.dir.join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, "create folder", e))?;
@@ -175,14 +188,73 @@ pub fn hash16(bytes: &[u8]) -> String {
 /// WebAssembly compile; nothing inline runs.
 pub const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; connect-src 'self'; worker-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 
+/// First line of the `_headers` bake writes; a folder holding it was written by bake and
+/// may be replaced by the next build.
+pub const HEADERS_MARK: &str =
+    "# Written by bake: cache and security headers (Netlify and Cloudflare Pages syntax).";
+
+/// Whether `dir` is a site bake wrote (its `_headers` starts with [`HEADERS_MARK`]).
+pub fn written_by_bake(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("_headers"))
+        .is_ok_and(|h| h.lines().next() == Some(HEADERS_MARK))
+}
+
+/// Prefix of a staging (`kind` = "staging") or work folder of this process: the pid in it
+/// tells a later build whether the folder's owner is still running.
+pub fn staging_prefix(kind: &str) -> String {
+    format!(".bake-{kind}-{}-", std::process::id())
+}
+
+/// Deletes staging and work folders in `parent` left by builds that died (killed, or
+/// stopped by a crash or power loss): those whose process is gone. Folders without a pid
+/// (older bake versions) go when they are over an hour old. Best effort: a folder that
+/// cannot be removed is left for the next build.
+pub fn remove_stale_staging(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name
+            .strip_prefix(".bake-staging-")
+            .or_else(|| name.strip_prefix(".bake-work-"))
+        else {
+            continue;
+        };
+        let owner = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        let stale = match owner {
+            Some(pid) if rest.contains('-') => !process_alive(pid),
+            _ => e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(3600)),
+        };
+        if stale && e.path().is_dir() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 /// `_headers` for Netlify and Cloudflare Pages. Both ADD the headers of every matching rule
 /// (joining duplicates with commas), so no two rules that can match one path set the same
 /// header: Cache-Control is set per top-level entry, never on `/*`.
 pub fn headers_file(top_level: &[(String, bool)]) -> String {
     let revalidate = "  Cache-Control: public, max-age=0, must-revalidate\n";
-    let mut h = String::from(
-        "# Written by bake: cache and security headers (Netlify and Cloudflare Pages syntax).\n",
-    );
+    let mut h = format!("{HEADERS_MARK}\n");
     h.push_str(&format!(
         "/*\n  Content-Security-Policy: {CSP}\n  X-Content-Type-Options: nosniff\n  Referrer-Policy: strict-origin-when-cross-origin\n\n"
     ));
@@ -223,8 +295,12 @@ pub fn minify(html: &str) -> Vec<u8> {
 /// deletes the old site. Readers see either the old site or the new one, never a mix.
 pub fn swap_into_place(staging: &Path, out: &Path) -> Result<()> {
     if !out.exists() {
-        return std::fs::rename(staging, out)
-            .map_err(|e| Error::io(out, "move the new site into place", e));
+        match std::fs::rename(staging, out) {
+            Ok(()) => return Ok(()),
+            // Another build put a site there meanwhile: swap with it like with any other.
+            Err(e) if out.is_dir() => drop(e),
+            Err(e) => return Err(Error::io(out, "move the new site into place", e)),
+        }
     }
     exchange(staging, out).map_err(|e| Error::io(out, "swap the new site into place", e))?;
     // `staging` now holds the previous site.
@@ -309,6 +385,47 @@ mod tests {
             .find(|r| r.lines().any(|l| l == "/*"))
             .unwrap();
         assert!(!star.contains("Cache-Control"));
+    }
+
+    #[test]
+    fn never_writes_outside_the_staging_folder() {
+        let outer = tempfile::tempdir().unwrap();
+        let dir = outer.path().join("staging");
+        std::fs::create_dir(&dir).unwrap();
+        let mut out = Output::new(dir.clone(), Host::Generic);
+        for rel in [
+            "../x/index.html",
+            "/etc/x",
+            "a/../../x",
+            "",
+            "a\\..\\x",
+            "./x",
+        ] {
+            let e = out.write(rel, b"x").unwrap_err();
+            assert!(
+                e.to_string().contains("not a path inside the site"),
+                "{rel}: {e}"
+            );
+        }
+        assert!(!outer.path().join("x").exists());
+        assert_eq!(std::fs::read_dir(outer.path()).unwrap().count(), 1);
+        out.write("tables/db/x/index.html", b"ok").unwrap();
+    }
+
+    #[test]
+    fn stale_staging_of_dead_builds_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mine = dir.path().join(format!("{}abc", staging_prefix("staging")));
+        // pid 0x7fff_fff0 is beyond any pid_max Linux allows: never alive.
+        let dead = dir.path().join(".bake-staging-2147483632-abc");
+        let dead_work = dir.path().join(".bake-work-2147483632-abc");
+        let other = dir.path().join("site");
+        for d in [&mine, &dead, &dead_work, &other] {
+            std::fs::create_dir(d).unwrap();
+        }
+        remove_stale_staging(dir.path());
+        assert!(mine.exists() && other.exists());
+        assert!(!dead.exists() && !dead_work.exists());
     }
 
     #[test]

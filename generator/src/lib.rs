@@ -23,6 +23,7 @@ pub mod queries;
 pub mod render;
 pub mod search;
 pub mod serve;
+pub mod slug;
 pub mod theme;
 
 pub use error::{Error, Result};

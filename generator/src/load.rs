@@ -129,9 +129,26 @@ pub fn load(config: &Config) -> Result<Content> {
     Ok(content)
 }
 
+/// Top-level folders of the site that bake fills with hashed files of its own.
+const RESERVED_DIRS: &[&str] = &[crate::emit::ASSETS_DIR, crate::emit::DATA_DIR];
+
 fn classify(config: &Config, content: &mut Content, rel: String, path: PathBuf) -> Result<()> {
     let name = rel.rsplit('/').next().unwrap_or(&rel);
     let lower = name.to_ascii_lowercase();
+    let display = || config.build.content.join(&rel);
+    if let Some(dir) = RESERVED_DIRS
+        .iter()
+        .find(|d| rel.split('/').next() == Some(**d))
+    {
+        return Err(Error::in_file(
+            display(),
+            format!("is inside `{dir}/`, the folder bake writes its own hashed files to"),
+        )
+        .hint(format!(
+            "move it to another folder: bake replaces the site's {} and {} as a whole",
+            RESERVED_DIRS[0], RESERVED_DIRS[1]
+        )));
+    }
     let ext = lower
         .strip_suffix(".gz")
         .unwrap_or(&lower)
@@ -154,6 +171,13 @@ fn classify(config: &Config, content: &mut Content, rel: String, path: PathBuf) 
             .diagrams
             .push(crate::diagrams::DiagramFile { rel, path, kind });
     } else {
+        if let Some(why) = rel.split('/').find_map(crate::slug::unsafe_file_name) {
+            return Err(Error::in_file(
+                display(),
+                format!("cannot be served under its name: {why}"),
+            )
+            .hint("rename the file (or folder) to letters, digits, `-`, `_` and `.`"));
+        }
         content.assets.push(Asset { rel, path });
     }
     Ok(())
@@ -168,6 +192,16 @@ fn read_page(config: &Config, rel: &str, path: &Path) -> Result<Page> {
         Error::at(&display, line, "the file is not valid UTF-8").hint("save it as UTF-8")
     })?;
     let parsed = frontmatter::parse(&display, &text)?;
+    if let Some(bad) = page_segments(rel).find(|(_, s)| s.is_empty()) {
+        return Err(Error::in_file(
+            &display,
+            format!(
+                "the name `{}` has no letter or digit to make the page's URL from",
+                bad.0
+            ),
+        )
+        .hint("rename it; page URLs are made of the letters and digits of folder and file names"));
+    }
     let (url, output, is_section, parent) = page_url(rel);
     Ok(Page {
         rel: rel.to_string(),
@@ -182,12 +216,30 @@ fn read_page(config: &Config, rel: &str, path: &Path) -> Result<Page> {
     })
 }
 
+/// Each folder and file name of a page's path (without `.md`) with its URL segment.
+fn page_segments(rel: &str) -> impl Iterator<Item = (&str, String)> {
+    let stem = rel.strip_suffix(".md").unwrap_or(rel);
+    stem.split('/').map(|s| {
+        let seg = if s == "_index" || s == "index" {
+            s.to_string()
+        } else {
+            crate::slug::segment(s)
+        };
+        (s, seg)
+    })
+}
+
 /// URL, output path, section flag and parent section URL of a markdown file.
 ///
-/// `a/b.md` → `/a/b/`; `a/_index.md` and `a/index.md` → `/a/`; `_index.md` → `/`.
+/// `a/b.md` → `/a/b/`; `a/_index.md` and `a/index.md` → `/a/`; `_index.md` → `/`. Every
+/// name becomes a safe segment (`Caching/ETag & 304.md` → `/caching/etag-304/`), so
+/// `#`, `%` or case can never break a link or collide on a case-insensitive host unseen.
 pub fn page_url(rel: &str) -> (String, String, bool, String) {
-    let stem = rel.strip_suffix(".md").unwrap_or(rel);
-    let (dir, file) = stem.rsplit_once('/').unwrap_or(("", stem));
+    let stem = page_segments(rel)
+        .map(|(_, s)| s)
+        .collect::<Vec<_>>()
+        .join("/");
+    let (dir, file) = stem.rsplit_once('/').unwrap_or(("", &stem));
     let is_section = file == "_index";
     let url_path = if is_section || file == "index" {
         dir.to_string()
@@ -288,20 +340,32 @@ pub fn check_unique_outputs(claims: impl IntoIterator<Item = (String, PathBuf)>)
 
 /// Every output path claimed twice, as one error each (`bake check` prints them all).
 pub fn duplicate_outputs(claims: impl IntoIterator<Item = (String, PathBuf)>) -> Vec<Error> {
-    let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
+    // Keyed by the form case-insensitive hosts and file systems compare.
+    let mut seen: BTreeMap<String, (String, PathBuf)> = BTreeMap::new();
     let mut errors = Vec::new();
     for (out, src) in claims {
-        if let Some(first) = seen.get(&out) {
+        let key = crate::slug::collision_key(&out);
+        if let Some((first_out, first)) = seen.get(&key) {
+            let how = if *first_out == out {
+                String::new()
+            } else {
+                format!(
+                    " as `{first_out}` (the same file on hosts that ignore case or Unicode form)"
+                )
+            };
             errors.push(
                 Error::in_file(
                     &src,
-                    format!("writes `{out}`, which `{}` also writes", first.display()),
+                    format!(
+                        "writes `{out}`, which `{}` also writes{how}",
+                        first.display()
+                    ),
                 )
                 .hint("rename or move one of the two files"),
             );
             continue;
         }
-        seen.insert(out, src);
+        seen.insert(key, (out, src));
     }
     errors
 }
@@ -329,6 +393,11 @@ mod tests {
             ("/b/".into(), "b/index.html".into(), false, "/".into())
         );
         assert_eq!(page_url("a/c/index.md").0, "/a/c/");
+        assert_eq!(page_url("Caching/ETag & 304.md").0, "/caching/etag-304/");
+        assert_eq!(page_url("a#b.md").1, "a-b/index.html");
+        assert_eq!(page_url("50%.md").0, "/50/");
+        assert_eq!(page_url("Docs/_index.md").0, "/docs/");
+        assert_eq!(page_url("Docs/x.md").3, "/docs/");
     }
 
     #[test]
@@ -342,5 +411,11 @@ mod tests {
         ])
         .unwrap_err();
         assert!(e.to_string().contains("content/a.md"), "{e}");
+        let e = check_unique_outputs([
+            ("Logo.png".to_string(), PathBuf::from("content/Logo.png")),
+            ("logo.png".to_string(), PathBuf::from("content/logo.png")),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("ignore case"), "{e}");
     }
 }

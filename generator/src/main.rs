@@ -43,6 +43,10 @@ enum Command {
         /// Print nothing but errors.
         #[arg(short, long)]
         quiet: bool,
+        /// Replace the output folder even if bake did not write it (it holds no `_headers`
+        /// written by bake). Without it, such a folder is left alone.
+        #[arg(long)]
+        force: bool,
     },
     /// Check the site without writing it: links and #anchors, diagrams, canned queries,
     /// output paths.
@@ -85,8 +89,31 @@ enum Command {
     },
 }
 
+/// Stack of the thread that runs a command. Legal but deep input (long include chains,
+/// nested HTML in the minifier, recursive macros that do stop) recurses; address space is
+/// reserved, not used, until a page needs it.
+const MAIN_STACK: usize = 256 << 20;
+/// Stack of each worker thread that renders pages in parallel.
+const WORKER_STACK: usize = 64 << 20;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Fails only if a pool exists already, and then that pool is used as it is.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .stack_size(WORKER_STACK)
+        .build_global();
+    std::thread::Builder::new()
+        .name("bake".into())
+        .stack_size(MAIN_STACK)
+        .spawn(move || run(cli))
+        .map(|t| t.join().unwrap_or(ExitCode::FAILURE))
+        .unwrap_or_else(|e| {
+            eprintln!("error: cannot start: {e}");
+            ExitCode::FAILURE
+        })
+}
+
+fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Build {
             config,
@@ -94,6 +121,7 @@ fn main() -> ExitCode {
             skip_bad_rows,
             drafts,
             quiet,
+            force,
         } => Config::load(&config).and_then(|c| {
             let report = build(
                 &c,
@@ -102,6 +130,7 @@ fn main() -> ExitCode {
                     skip_bad_rows,
                     drafts,
                     quiet,
+                    force,
                 },
             )?;
             if !quiet {
@@ -138,6 +167,8 @@ fn main() -> ExitCode {
             port,
             build: !no_build,
             watch: !no_watch,
+            // Rebuilds run this executable; the timeouts and limits are the defaults.
+            ..Default::default()
         }),
     };
     match result {

@@ -78,6 +78,10 @@ pub fn render(
     let events: Vec<(Event, std::ops::Range<usize>)> =
         Parser::new_ext(body, options).into_offset_iter().collect();
     let line_at = |offset: usize| body_line + line_of(body, offset) - 1;
+    check_nesting(&events).map_err(|(offset, what)| {
+        Error::at(display, line_at(offset), what)
+            .hint(format!("flatten it: bake accepts {MAX_NESTING} levels of markdown blocks and {MAX_HTML_NESTING} of raw HTML elements"))
+    })?;
 
     let mut out: Vec<Event> = Vec::with_capacity(events.len());
     let mut rendered = Rendered::default();
@@ -174,9 +178,105 @@ pub fn render(
     }
     let mut html = String::with_capacity(body.len() * 3 / 2);
     pulldown_cmark::html::push_html(&mut html, out.into_iter());
-    rendered.html = html;
+    rendered.html = alignment_as_classes(html);
     rendered.text = collapse_whitespace(&rendered.text);
     Ok(rendered)
+}
+
+/// Deepest nesting of markdown containers (quotes, lists, emphasis…) a page may have.
+pub const MAX_NESTING: usize = 100;
+/// Deepest nesting of raw HTML elements a page may have.
+pub const MAX_HTML_NESTING: usize = 256;
+
+/// Refuses absurdly deep nesting (3,000 nested `>` fit in 6 KB) before anything recursive —
+/// the HTML minifier, the browser — has to walk it; returns the offset where it got too deep.
+fn check_nesting(
+    events: &[(Event, std::ops::Range<usize>)],
+) -> std::result::Result<(), (usize, String)> {
+    let (mut depth, mut html) = (0usize, 0usize);
+    for (e, range) in events {
+        match e {
+            Event::Start(_) => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err((
+                        range.start,
+                        format!("markdown blocks are nested more than {MAX_NESTING} levels deep"),
+                    ));
+                }
+            }
+            Event::End(_) => depth = depth.saturating_sub(1),
+            Event::Html(h) | Event::InlineHtml(h) => {
+                let deepest;
+                (html, deepest) = html_depth_after(html, h);
+                if deepest > MAX_HTML_NESTING {
+                    return Err((
+                        range.start,
+                        format!(
+                            "raw HTML elements are nested more than {MAX_HTML_NESTING} levels deep"
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Open-element depth after `html` and the deepest it got, starting from `depth`: start tags
+/// open (except void and self-closed ones, and elements whose end tag HTML lets authors
+/// leave out), end tags close.
+fn html_depth_after(mut depth: usize, html: &str) -> (usize, usize) {
+    let mut deepest = depth;
+    const NO_END_NEEDED: &[&str] = &[
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "thead", "tbody",
+        "tfoot", "colgroup", "rt", "rp", "optgroup",
+    ];
+    let mut rest = html;
+    while let Some(i) = rest.find('<') {
+        rest = &rest[i + 1..];
+        let closing = rest.starts_with('/');
+        let name: String = rest
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if name.is_empty() {
+            continue;
+        }
+        let tag_end = rest.find('>').unwrap_or(rest.len());
+        let self_closed = rest[..tag_end].ends_with('/');
+        if closing {
+            if !NO_END_NEEDED.contains(&name.as_str()) {
+                depth = depth.saturating_sub(1);
+            }
+        } else if !self_closed && !NO_END_NEEDED.contains(&name.as_str()) {
+            depth += 1;
+            deepest = deepest.max(depth);
+        }
+    }
+    (depth, deepest)
+}
+
+/// pulldown-cmark aligns table columns with `style="text-align: …"`, which the site's CSP
+/// (`style-src 'self'`) blocks; classes from the stylesheet do the same job.
+fn alignment_as_classes(html: String) -> String {
+    if !html.contains("style=\"text-align: ") {
+        return html;
+    }
+    let mut out = html;
+    for cell in ["th", "td"] {
+        for align in ["left", "center", "right"] {
+            out = out.replace(
+                &format!("<{cell} style=\"text-align: {align}\">"),
+                &format!("<{cell} class=\"align-{align}\">"),
+            );
+        }
+    }
+    out
 }
 
 fn find_end(
@@ -217,18 +317,7 @@ fn unique_id(used: &mut std::collections::HashMap<String, usize>, base: String) 
     }
 }
 
-/// `ETag and Last-Modified` → `etag-and-last-modified`; keeps non-ASCII letters.
-pub fn slugify(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars().flat_map(char::to_lowercase) {
-        if c.is_alphanumeric() {
-            out.push(c);
-        } else if !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    out.trim_matches('-').to_string()
-}
+pub use crate::slug::slugify;
 
 fn collapse_whitespace(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -320,6 +409,54 @@ mod tests {
 
     fn none(_: &Shortcode, _: usize) -> Result<String> {
         Ok("<table>Q</table>".into())
+    }
+
+    #[test]
+    fn table_alignment_uses_classes_not_inline_styles() {
+        let r = render(
+            Path::new("a.md"),
+            "| a | b | c | d |\n|:--|:-:|--:|---|\n| 1 | 2 | 3 | 4 |\n",
+            1,
+            &none,
+            &no_fences,
+        )
+        .unwrap();
+        assert!(!r.html.contains("style="), "{}", r.html);
+        for c in [
+            "<th class=\"align-left\">",
+            "<td class=\"align-center\">",
+            "<td class=\"align-right\">",
+        ] {
+            assert!(r.html.contains(c), "{c} missing in {}", r.html);
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_at_its_line() {
+        let quotes = format!("Intro.\n\n{}deep\n", ">".repeat(3000));
+        let e = render(Path::new("a.md"), &quotes, 5, &none, &no_fences)
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(e.line, Some(7), "{e}");
+        assert!(e.to_string().contains("nested more than 100"), "{e}");
+        let lists = format!("{}x\n", "- ".repeat(2000));
+        assert!(render(Path::new("a.md"), &lists, 1, &none, &no_fences).is_err());
+        assert_eq!(
+            html_depth_after(0, "<div><span>a</span><br><img src=x/>"),
+            (1, 2)
+        );
+        let divs = format!("{}x{}\n", "<div>".repeat(3000), "</div>".repeat(3000));
+        let e = render(Path::new("a.md"), &divs, 1, &none, &no_fences)
+            .map(|_| ())
+            .unwrap_err();
+        assert!(e.to_string().contains("raw HTML"), "{e}");
+        // Ordinary nesting and unclosed <p>/<li> are fine.
+        let ok = format!(
+            "{}x\n\n{}\n",
+            "> ".repeat(50),
+            "<p>a<p>b<li>c<br>".repeat(400)
+        );
+        render(Path::new("a.md"), &ok, 1, &none, &no_fences).unwrap();
     }
 
     #[test]

@@ -11,6 +11,8 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::theme;
 
+mod loops;
+
 /// Templates ready to render, with their sources kept for error messages.
 pub struct Renderer {
     tera: Tera,
@@ -80,6 +82,8 @@ impl Renderer {
                 Error::msg(format!("templates: {}", error_chain(&e)))
                     .hint("a template extends or includes one that does not exist")
             })?;
+        loops::check(&tera, &sources)?;
+        tera.register_function("table_url", table_url);
         Ok(Renderer { tera, sources })
     }
 
@@ -145,6 +149,17 @@ impl Renderer {
                 .map(|i| (d.clone(), i + 1))
         })
     }
+}
+
+/// `table_url(db="nyc", table="flights")` → `/tables/nyc/flights/`: table names may hold
+/// any character, so templates never build these URLs from the names themselves.
+fn table_url(args: &std::collections::HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
+    let arg = |k: &str| {
+        args.get(k)
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| tera::Error::msg(format!("table_url() needs {k}=\"…\"")))
+    };
+    Ok(crate::slug::table_url(arg("db")?, arg("table")?).into())
 }
 
 /// The error and its sources, joined: tera puts the useful part in the sources.
