@@ -386,7 +386,7 @@ impl<F: Fetch> Engine<F> {
             .ok_or_else(|| EngineError::UnknownFile(file.into()))?;
         let (id, bs, size) = (st.id, st.meta.block_size as u64, st.meta.size);
         let len = buf.len() as u64;
-        if offset + len > size {
+        if offset.checked_add(len).is_none_or(|end| end > size) {
             return Err(EngineError::OutOfBounds {
                 file: file.into(),
                 offset,
@@ -401,15 +401,24 @@ impl<F: Fetch> Engine<F> {
         let sequential =
             st.next_block != u64::MAX && (first == st.next_block || first + 1 == st.next_block);
         st.ahead = if sequential {
-            (st.ahead * 2).clamp(1, self.config.read_ahead_max_blocks)
+            // Not `clamp`: it panics when read-ahead is configured off (a cap of 0).
+            (st.ahead * 2).max(1).min(self.config.read_ahead_max_blocks)
         } else {
             0
         };
         st.next_block = last + 1;
         let ahead = st.ahead;
 
+        // Hold the cached blocks of this read now: fetching the others may evict them.
+        let mut cached: HashMap<u64, Arc<[u8]>> = HashMap::new();
         let missing: Vec<u64> = (first..=last)
-            .filter(|b| !self.cache.contains((id, *b)))
+            .filter(|b| match self.cache.get((id, *b)) {
+                Some(d) => {
+                    cached.insert(*b, d);
+                    false
+                }
+                None => true,
+            })
             .collect();
         let mut todo = runs(&missing);
         if let Some(run) = todo.last_mut()
@@ -437,8 +446,8 @@ impl<F: Fetch> Engine<F> {
                 None => {
                     self.query.cache_hits += 1;
                     self.total.cache_hits += 1;
-                    self.cache
-                        .get((id, block))
+                    cached
+                        .remove(&block)
                         .expect("a block not fetched now was cached")
                 }
             };

@@ -186,7 +186,10 @@ impl Manifest {
                 if part.length == 0 {
                     return Err(format!("file {name}: part {i} is empty"));
                 }
-                expected += part.length;
+                // Checked: a sum that wrapped around could tile a "file" in release builds.
+                expected = expected.checked_add(part.length).ok_or_else(|| {
+                    format!("file {name}: part {i} ends past the largest possible size")
+                })?;
             }
             if expected != file.size {
                 return Err(format!(
@@ -198,7 +201,11 @@ impl Manifest {
                 return Err(format!("file {name}: block size is 0"));
             }
             for range in &file.hot {
-                if range.offset + range.length > file.size {
+                if range
+                    .offset
+                    .checked_add(range.length)
+                    .is_none_or(|e| e > file.size)
+                {
                     return Err(format!(
                         "file {name}: hot range ends past the end of the file"
                     ));
@@ -216,7 +223,7 @@ impl Manifest {
             };
             for (path, entry) in &search.entries {
                 if let PackEntry::Range(r) = entry
-                    && r.offset + r.length > pack.size
+                    && r.offset.checked_add(r.length).is_none_or(|e| e > pack.size)
                 {
                     return Err(format!(
                         "search: entry {path} ends past the end of the pack"
