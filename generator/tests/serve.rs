@@ -31,6 +31,8 @@ const HEADERS: &str = "\
 const INDEX: &str = "<!doctype html><html><body><h1>Home</h1></body></html>\n";
 const NOT_FOUND: &str = "<!doctype html><html><body><h1>Not here</h1></body></html>\n";
 const TAG: &str = r#"<script src="/__bake/livereload.js" defer></script>"#;
+/// The bake binary, which runs the rebuilds of a watching server.
+const BAKE: &str = env!("CARGO_BIN_EXE_bake");
 
 /// A temp folder holding `site/` (served), `secret.txt` beside it, and a `bake.toml`
 /// with an empty `content/` for the watching server.
@@ -82,13 +84,22 @@ impl Site {
     }
 
     fn serve(&self, watch: bool) -> ServerHandle {
+        self.serve_with(ServeOptions {
+            watch,
+            ..ServeOptions::default()
+        })
+    }
+
+    /// Serves the folder with `opts` (its config, folder, port and build replaced).
+    fn serve_with(&self, opts: ServeOptions) -> ServerHandle {
         start(ServeOptions {
             config: self.dir.path().join("bake.toml"),
             out: Some(self.folder()),
             bind: "127.0.0.1".parse().unwrap(),
             port: 0,
             build: false,
-            watch,
+            bake_exe: Some(BAKE.into()),
+            ..opts
         })
         .expect("server starts")
     }
@@ -671,6 +682,7 @@ fn rebuilds_on_change_and_keeps_the_old_site_on_failure() {
     let server = start(ServeOptions {
         config: dir.path().join("bake.toml"),
         port: 0,
+        bake_exe: Some(BAKE.into()),
         ..ServeOptions::default()
     })
     .expect("builds and serves");
@@ -724,7 +736,7 @@ fn rebuilds_on_change_and_keeps_the_old_site_on_failure() {
 /// address in it.
 fn spawn_bake(args: &[&str]) -> (std::process::Child, String, SocketAddr) {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bake"))
+    let mut child = std::process::Command::new(BAKE)
         .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -797,4 +809,306 @@ fn binary_builds_then_serves_with_one_stdout_line() {
     assert_eq!(r.status, 200);
     assert!(r.text().contains(TAG));
     assert_eq!(stop(child), "", "the build report goes to stderr");
+}
+
+#[test]
+fn dotfiles_are_not_served() {
+    let site = Site::new();
+    let files = [
+        ".git/config",
+        ".env",
+        "_assets/.hidden.js",
+        ".well-known/security.txt",
+    ];
+    for name in files {
+        let path = site.folder().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "private state").unwrap();
+    }
+    let server = site.serve(false);
+    for path in [
+        "/.git/config",
+        "/%2egit/config",
+        "/%2Egit/config",
+        "/.git/",
+        "/.git",
+        "/.env",
+        "/%2eenv",
+        "/_assets/.hidden.js",
+        "/_assets/%2ehidden.js",
+        "/.well-known/security.txt",
+    ] {
+        let r = get(server.addr, path);
+        assert_eq!(r.status, 404, "{path}");
+        assert!(!r.text().contains("private state"), "{path}");
+        assert_eq!(r.text(), NOT_FOUND, "the site's 404 page: {path}");
+    }
+    // Dots elsewhere in a name are ordinary.
+    std::fs::write(site.folder().join("a.b.txt"), "dots").unwrap();
+    assert_eq!(get(server.addr, "/a.b.txt").text(), "dots");
+}
+
+/// Connects and sends `bytes`, then waits without sending more; returns the stream.
+fn stall(addr: SocketAddr, bytes: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.write_all(bytes.as_bytes()).unwrap();
+    stream
+}
+
+/// Waits for the server to close `stream` and returns how long that took (what it sent
+/// before closing, a 408 say, is ignored). Fails after 20 s.
+fn closed_after(stream: &mut TcpStream) -> Duration {
+    let started = std::time::Instant::now();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return started.elapsed(),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return started.elapsed();
+            }
+            Err(e) => panic!("the server did not close the connection: {e}"),
+        }
+    }
+}
+
+#[test]
+fn slow_or_idle_clients_are_disconnected() {
+    let site = Site::new();
+    let server = site.serve_with(ServeOptions {
+        header_timeout: Duration::from_secs(1),
+        watch: false,
+        ..ServeOptions::default()
+    });
+    let bound = Duration::from_secs(5);
+    // Half a request line, then nothing.
+    let mut half = stall(server.addr, "GET /index.ht");
+    // A complete request line, then headers that never end.
+    let mut headers = stall(server.addr, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: a");
+    // Nothing at all.
+    let mut silent = stall(server.addr, "");
+    for (name, stream) in [
+        ("half a request line", &mut half),
+        ("unfinished headers", &mut headers),
+        ("no request", &mut silent),
+    ] {
+        let waited = closed_after(stream);
+        assert!(waited < bound, "{name}: closed after {waited:?}");
+    }
+    // An idle keep-alive connection is closed too, after answering its request.
+    let mut idle = stall(server.addr, "GET /about.html HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut seen = String::new();
+    read_until(&mut idle, &mut seen, "<p>About</p>");
+    let waited = closed_after(&mut idle);
+    assert!(waited < bound, "idle keep-alive: closed after {waited:?}");
+    // The server is still fine, and a client that is fast enough is served.
+    assert_eq!(get(server.addr, "/").text(), INDEX);
+}
+
+#[test]
+fn stalled_connections_do_not_block_other_requests() {
+    let site = Site::new();
+    let server = site.serve(false);
+    // 300 connections hold half a request each (the default 10 s header timeout).
+    let stalled: Vec<TcpStream> = (0..300)
+        .map(|i| stall(server.addr, &format!("GET /{i} HTTP/1.1\r\nHost: x\r\n")))
+        .collect();
+    let started = std::time::Instant::now();
+    for _ in 0..5 {
+        assert_eq!(get(server.addr, "/").text(), INDEX);
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "5 requests took {took:?}");
+    drop(stalled);
+}
+
+#[test]
+fn connections_beyond_the_cap_wait_for_a_free_slot() {
+    let site = Site::new();
+    let server = site.serve_with(ServeOptions {
+        header_timeout: Duration::from_secs(2),
+        max_connections: 4,
+        watch: false,
+        ..ServeOptions::default()
+    });
+    let stalled: Vec<TcpStream> = (0..4).map(|_| stall(server.addr, "GET /")).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // The fifth waits in the backlog until the timeout frees the slots, then is served.
+    let started = std::time::Instant::now();
+    assert_eq!(get(server.addr, "/").text(), INDEX);
+    let waited = started.elapsed();
+    assert!(
+        waited > Duration::from_millis(1000) && waited < Duration::from_secs(10),
+        "served after {waited:?}"
+    );
+    drop(stalled);
+}
+
+/// The ids of the `bake build` processes this process started for the site in `root`.
+#[cfg(target_os = "linux")]
+fn build_children(root: &Path) -> Vec<u32> {
+    let me = std::process::id();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let (Ok(stat), Ok(cmdline)) = (
+            std::fs::read_to_string(format!("/proc/{pid}/stat")),
+            std::fs::read(format!("/proc/{pid}/cmdline")),
+        ) else {
+            continue;
+        };
+        // `pid (name) state ppid …`: the name may hold spaces, so split after the `)`.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let zombie = stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+        if ppid == Some(me)
+            && !zombie
+            && args.get(1).is_some_and(|a| a == "build")
+            && args.iter().any(|a| Path::new(a).starts_with(root))
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Waits until `done` holds, checking every 50 ms; false after `limit`.
+fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    done()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_change_cancels_a_build_that_never_ends() {
+    let dir = source_site();
+    std::fs::create_dir_all(dir.path().join("content/data")).unwrap();
+    std::fs::write(dir.path().join("content/data/t.csv"), "a\n1\n").unwrap();
+    std::fs::write(
+        dir.path().join("bake.toml"),
+        "title = \"Live\"\n[databases.d.tables.t]\nsource = \"data/t.csv\"\n",
+    )
+    .unwrap();
+    let server = start(ServeOptions {
+        config: dir.path().join("bake.toml"),
+        port: 0,
+        bake_exe: Some(BAKE.into()),
+        ..ServeOptions::default()
+    })
+    .expect("builds and serves");
+    assert!(get(server.addr, "/hello/").text().contains("First words."));
+
+    // A canned query that counts forever (until the build's own query time limit, 30 s
+    // by default, far beyond the bounds below).
+    let page_md = dir.path().join("content/hello.md");
+    std::fs::write(
+        &page_md,
+        "+++\ntitle = \"Hello\"\n[queries.forever]\ndatabase = \"d\"\n\
+         sql = \"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c\"\n\
+         +++\n# Hello\n\n{{ query(name=\"forever\") }}\n",
+    )
+    .unwrap();
+    let mut hung = Vec::new();
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            hung = build_children(dir.path());
+            !hung.is_empty()
+        }),
+        "a rebuild starts"
+    );
+    // Long enough to be inside the query; it is still running.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        hung.iter()
+            .all(|pid| Path::new(&format!("/proc/{pid}")).exists()),
+        "the build is stuck in its query"
+    );
+    assert_eq!(server.generation(), 0);
+
+    let fixed = std::time::Instant::now();
+    std::fs::write(
+        &page_md,
+        "+++\ntitle = \"Hello\"\n+++\n# Hello\n\nFixed words.\n",
+    )
+    .unwrap();
+    assert!(
+        eventually(Duration::from_secs(15), || server.generation() == 1),
+        "rebuilt with the fix"
+    );
+    let took = fixed.elapsed();
+    assert!(get(server.addr, "/hello/").text().contains("Fixed words."));
+    for pid in &hung {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
+        assert!(stat.is_err(), "the stuck build {pid} is gone (and reaped)");
+    }
+    assert!(build_children(dir.path()).is_empty());
+    eprintln!("rebuilt {took:?} after the fix");
+    drop(server);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn stopping_the_server_stops_its_build() {
+    let dir = source_site();
+    std::fs::create_dir_all(dir.path().join("content/data")).unwrap();
+    std::fs::write(dir.path().join("content/data/t.csv"), "a\n1\n").unwrap();
+    std::fs::write(
+        dir.path().join("bake.toml"),
+        "title = \"Live\"\n[databases.d.tables.t]\nsource = \"data/t.csv\"\n",
+    )
+    .unwrap();
+    let server = start(ServeOptions {
+        config: dir.path().join("bake.toml"),
+        port: 0,
+        bake_exe: Some(BAKE.into()),
+        ..ServeOptions::default()
+    })
+    .expect("builds and serves");
+    std::fs::write(
+        dir.path().join("content/hello.md"),
+        "+++\ntitle = \"Hello\"\n[queries.forever]\ndatabase = \"d\"\n\
+         sql = \"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c\"\n\
+         +++\n{{ query(name=\"forever\") }}\n",
+    )
+    .unwrap();
+    let mut hung = Vec::new();
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            hung = build_children(dir.path());
+            !hung.is_empty()
+        }),
+        "a rebuild starts"
+    );
+    let started = std::time::Instant::now();
+    drop(server);
+    assert!(started.elapsed() < Duration::from_secs(5), "stops promptly");
+    for pid in &hung {
+        assert!(
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_err(),
+            "the build {pid} is gone"
+        );
+    }
 }

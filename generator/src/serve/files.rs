@@ -35,8 +35,14 @@ const UNPUBLISHED: &[&str] = &["_headers", "_redirects"];
 
 /// Resolves the request path `raw` (still percent-encoded) against `root`. Symlinks are
 /// followed only while they stay inside `root`; a folder maps to its `index.html`.
+///
+/// A segment starting with `.` (`/.git/config`, `/%2eenv`) is not found, as on most static
+/// hosts: such files are editor, VCS or deploy-tool state. `/.well-known/` gets no
+/// exception because a bake build never writes it (`load` skips dotfiles in `content/`),
+/// so whatever is there did not come from the site.
 pub(crate) fn resolve(root: &Path, raw: &str, query: Option<&str>) -> Target {
     let mut rel = PathBuf::new();
+    let mut hidden = false;
     for segment in raw.split('/') {
         let Ok(segment) = String::from_utf8(percent_decode(segment)) else {
             return Target::BadRequest;
@@ -45,8 +51,14 @@ pub(crate) fn resolve(root: &Path, raw: &str, query: Option<&str>) -> Target {
             "" | "." => {}
             ".." => return Target::BadRequest,
             s if s.contains(['/', '\\', '\0']) => return Target::BadRequest,
-            s => rel.push(s),
+            s => {
+                hidden |= s.starts_with('.');
+                rel.push(s)
+            }
         }
+    }
+    if hidden {
+        return Target::NotFound;
     }
     if let Some(name) = rel.to_str()
         && UNPUBLISHED.contains(&name)
@@ -590,6 +602,25 @@ mod tests {
         assert_eq!(r("/%2e%2e/secret"), Target::BadRequest);
         assert_eq!(r("/docs%2f..%2f..%2fsecret"), Target::BadRequest);
         assert_eq!(r("/%ff"), Target::BadRequest);
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        std::fs::write(root.join(".git/config"), "x").unwrap();
+        std::fs::write(root.join("docs/.env"), "x").unwrap();
+        std::fs::create_dir_all(root.join(".well-known")).unwrap();
+        std::fs::write(root.join(".well-known/security.txt"), "x").unwrap();
+        for hidden in [
+            "/.git/config",
+            "/.git",
+            "/.git/",
+            "/%2egit/config",
+            "/%2Egit/config",
+            "/docs/.env",
+            "/docs/%2eenv",
+            "/.well-known/security.txt",
+        ] {
+            assert_eq!(r(hidden), Target::NotFound, "{hidden}");
+        }
+        assert_eq!(r("/./docs/"), Target::File(croot.join("docs/index.html")));
+        assert_eq!(r("/.git/../docs/"), Target::BadRequest);
         #[cfg(unix)]
         {
             std::os::unix::fs::symlink(dir.path().join("secret"), root.join("out")).unwrap();

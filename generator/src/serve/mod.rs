@@ -15,9 +15,16 @@
 //! version after a swap. Its Range slicing and HEAD handling were right, but with HTML
 //! injection on top little was left to reuse, so the file answer is written here, opening
 //! each file once per request.
+//!
+//! Connections are served by hyper's HTTP/1 connection directly (not `axum::serve`, which
+//! sets no timer): a client gets [`ServeOptions::header_timeout`] to send each request's
+//! head, which also closes idle keep-alive connections, and at most
+//! [`ServeOptions::max_connections`] are served at once, so stalled clients can neither
+//! hold the server forever nor use up its file descriptors.
 
 mod files;
 mod headers;
+mod rebuild;
 mod reload;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -29,8 +36,10 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, Response, StatusCode, header};
-use axum::serve::ListenerExt;
-use tokio::sync::watch;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::sync::{Semaphore, watch};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -52,6 +61,16 @@ pub struct ServeOptions {
     pub build: bool,
     /// Rebuild on changes and live-reload pages (default true).
     pub watch: bool,
+    /// The bake executable that runs each rebuild (`bake build`) as a child process, so a
+    /// change can cancel a build still running. `None`: the running executable, which is
+    /// right for the `bake` binary; a program embedding the library (its tests) names one.
+    pub bake_exe: Option<PathBuf>,
+    /// Time a client has to send a request's head, from the moment the connection waits
+    /// for one: slow clients and idle keep-alive connections are closed after it
+    /// (default 10 s).
+    pub header_timeout: Duration,
+    /// Connections served at once (default 512); more wait to be accepted.
+    pub max_connections: usize,
 }
 
 impl Default for ServeOptions {
@@ -63,6 +82,9 @@ impl Default for ServeOptions {
             port: 8000,
             build: true,
             watch: true,
+            bake_exe: None,
+            header_timeout: Duration::from_secs(10),
+            max_connections: 512,
         }
     }
 }
@@ -94,7 +116,7 @@ pub struct ServerHandle {
     shared: Arc<Shared>,
     runtime: Option<tokio::runtime::Runtime>,
     server: Option<tokio::task::JoinHandle<()>>,
-    watcher: Option<notify::RecommendedWatcher>,
+    watcher: Option<reload::Watching>,
 }
 
 /// State shared by the request handlers, the watcher and the handle.
@@ -176,40 +198,38 @@ pub fn start(opts: ServeOptions) -> Result<ServerHandle> {
         let listener = tokio::net::TcpListener::from_std(listener)
             .map_err(|e| Error::msg(format!("cannot listen on {addr}: {e}")))?;
         let app = Router::new().fallback(handle).with_state(shared.clone());
-        let mut stop = shared.shutdown.subscribe();
-        runtime.spawn(async move {
-            let stopped = async move {
-                let _ = stop.wait_for(|stop| *stop).await;
-            };
-            // Without TCP_NODELAY a keep-alive connection stalls ~40 ms per response
-            // (Nagle's algorithm meets the client's delayed ACK): ranges come in many small
-            // sequential requests, so that would dominate every query.
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(stopped)
-                .await
-            {
-                eprintln!("error: the server stopped: {e}");
-            }
-        })
+        let limits = (
+            opts.header_timeout,
+            opts.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+        );
+        runtime.spawn(accept_loop(
+            listener,
+            app,
+            limits,
+            shared.shutdown.subscribe(),
+        ))
     };
 
     let watcher = match (opts.watch, config) {
         (true, Some(config)) => {
-            let config_path = opts.config.clone();
-            let out = opts.out.clone();
+            let exe = match opts.bake_exe {
+                Some(exe) => exe,
+                None => std::env::current_exe().map_err(|e| {
+                    Error::msg(format!(
+                        "cannot find the bake executable to rebuild with: {e}"
+                    ))
+                    .hint("pass --no-watch to serve without rebuilding")
+                })?,
+            };
+            let rebuilder = rebuild::Rebuilder {
+                exe,
+                config: opts.config.clone(),
+                out: opts.out.clone(),
+            };
             let reloaded = shared.clone();
-            Some(reload::watch(
-                &config,
-                &folder,
-                move || {
-                    let config = Config::load(&config_path)?;
-                    build_site(&config, &out).map(|(_, report)| report)
-                },
-                move || reloaded.generation.send_modify(|g| *g += 1),
-            )?)
+            Some(reload::watch(&config, &folder, rebuilder, move || {
+                reloaded.generation.send_modify(|g| *g += 1)
+            })?)
         }
         _ => None,
     };
@@ -222,6 +242,67 @@ pub fn start(opts: ServeOptions) -> Result<ServerHandle> {
         server: Some(server),
         watcher,
     })
+}
+
+/// Accepts connections until `stop`, each served with the header timeout, at most
+/// `max_connections` at a time; then lets open connections finish their current response.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    (header_timeout, max_connections): (Duration, usize),
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let slots = Arc::new(Semaphore::new(max_connections));
+    let graceful = GracefulShutdown::new();
+    loop {
+        // A slot first: beyond the cap, connections wait in the kernel's backlog.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = stopped(&mut stop) => break,
+        };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = stopped(&mut stop) => break,
+        };
+        let tcp = match accepted {
+            Ok((tcp, _)) => tcp,
+            Err(e) => {
+                // Out of file descriptors and the like: wait instead of spinning.
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
+                ) {
+                    eprintln!("warning: cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                continue;
+            }
+        };
+        // Without TCP_NODELAY a keep-alive connection stalls ~40 ms per response (Nagle's
+        // algorithm meets the client's delayed ACK): ranges come in many small sequential
+        // requests, so that would dominate every query.
+        let _ = tcp.set_nodelay(true);
+        let connection =
+            http.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(app.clone()));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // Errors are the client's doing (gone, too slow, malformed): nothing to report.
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    // Keep-alive connections close after their current response; the handle's drop waits
+    // two seconds at most for downloads still running.
+    graceful.shutdown().await;
+}
+
+/// Resolves once the server is told to stop.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
 }
 
 /// Runs the build; returns the folder written and the one-line summary.

@@ -17,6 +17,7 @@ use axum::http::{HeaderValue, Response, StatusCode, header};
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::watch;
 
+use super::rebuild::{Outcome, POLL, Rebuilder, Running};
 use crate::config::Config;
 use crate::error::{Error, Result};
 
@@ -108,29 +109,35 @@ pub(crate) fn events(
 }
 
 /// Watches the content folder, the templates folder (if it exists) and `bake.toml`; after
-/// each burst of changes, rebuilds with `rebuild` and calls `on_success` if it worked.
+/// each burst of changes, starts a rebuild with `rebuilder` and calls `on_success` once it
+/// has worked. A change while a build runs cancels that build and starts a new one, so a
+/// build that never ends (a canned query looping) is replaced as soon as the fix is saved.
 /// A failed build is printed and the previous site stays served (the build swaps the
 /// output folder only when it is complete). Changes inside `served` are ignored, so an
 /// output folder inside the content folder cannot trigger endless rebuilds.
-/// Dropping the returned watcher ends the watching thread.
+/// Dropping the returned [`Watching`] stops the watching thread and any build it runs.
 pub(crate) fn watch(
     config: &Config,
     served: &Path,
-    rebuild: impl Fn() -> Result<String> + Send + 'static,
+    rebuilder: Rebuilder,
     on_success: impl Fn() + Send + 'static,
-) -> Result<notify::RecommendedWatcher> {
+) -> Result<Watching> {
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let config_file = abs(&config.path);
     let content = abs(&config.content_dir());
     let templates = Some(abs(&config.templates_dir())).filter(|t| t.is_dir());
     let served = abs(served);
 
-    let (tx, rx) = mpsc::channel::<notify::Result<notify::Event>>();
+    let (tx, rx) = mpsc::channel::<Message>();
     let fail = |path: &Path, e: notify::Error| {
         Error::in_file(path, format!("cannot watch for changes: {e}"))
             .hint("pass --no-watch to serve without rebuilding")
     };
-    let mut watcher = notify::recommended_watcher(tx).map_err(|e| fail(&content, e))?;
+    let events = tx.clone();
+    let mut watcher = notify::recommended_watcher(move |event| {
+        let _ = events.send(Message::Event(event));
+    })
+    .map_err(|e| fail(&content, e))?;
     // bake.toml is watched through its folder: editors replace files by renaming, which
     // would end a watch on the file itself. The folder's own watch is not recursive.
     let root = config_file.parent().unwrap_or(Path::new("/")).to_path_buf();
@@ -154,47 +161,129 @@ pub(crate) fn watch(
                     || templates.as_ref().is_some_and(|t| p.starts_with(t)))
                     && !p.starts_with(&served)
                     && !editor_junk(p)
+                    && !hidden_in(p, &content)
             })
     };
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("bake-watch".into())
         .spawn(move || {
-            while let Ok(event) = rx.recv() {
-                match event {
-                    Ok(event) if relevant(&event) => {}
-                    Ok(_) => continue,
-                    Err(e) => {
+            // The build in progress; dropping it (any return below) kills it.
+            let mut running: Option<Running> = None;
+            loop {
+                if let Some(build) = &mut running
+                    && let Some(outcome) = build.try_finish()
+                {
+                    report(outcome, build.started, &on_success);
+                    running = None;
+                }
+                // While a build runs, wake up to notice its end; else sleep until an event.
+                let message = match &running {
+                    Some(_) => rx.recv_timeout(POLL),
+                    None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                };
+                match message {
+                    Ok(Message::Event(Ok(event))) if relevant(&event) => {}
+                    Ok(Message::Event(Ok(_))) | Err(RecvTimeoutError::Timeout) => continue,
+                    Ok(Message::Event(Err(e))) => {
                         eprintln!("warning: watching for changes: {e}");
                         continue;
                     }
+                    Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => return,
                 }
                 loop {
                     match rx.recv_timeout(DEBOUNCE) {
-                        Ok(_) => continue,
+                        Ok(Message::Event(_)) => continue,
                         Err(RecvTimeoutError::Timeout) => break,
-                        Err(RecvTimeoutError::Disconnected) => return,
+                        Ok(Message::Stop) | Err(RecvTimeoutError::Disconnected) => return,
                     }
                 }
-                eprintln!("change detected, rebuilding…");
-                let started = Instant::now();
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&rebuild));
-                match result {
-                    Ok(Ok(report)) => {
-                        eprintln!("rebuilt in {:.2?}: {report}", started.elapsed());
-                        on_success();
+                // A build that ended during the quiet time still counts (its site is
+                // swapped in); one still running is stale now.
+                let mut cancelled = false;
+                if let Some(mut build) = running.take() {
+                    match build.try_finish() {
+                        Some(outcome) => report(outcome, build.started, &on_success),
+                        None => {
+                            build.cancel();
+                            cancelled = true;
+                        }
                     }
-                    Ok(Err(e)) => {
-                        eprintln!("error: {e}");
-                        eprintln!("(still serving the previous site; save a fix to rebuild)");
-                    }
-                    Err(_) => {
-                        eprintln!("error: the build panicked; still serving the previous site")
-                    }
+                }
+                if cancelled {
+                    eprintln!("change detected, cancelled the running build; rebuilding…");
+                } else {
+                    eprintln!("change detected, rebuilding…");
+                }
+                match rebuilder.start() {
+                    Ok(build) => running = Some(build),
+                    Err(e) => eprintln!(
+                        "error: cannot start the build ({}): {e}\n(still serving the previous site)",
+                        rebuilder.exe.display()
+                    ),
                 }
             }
         })
         .map_err(|e| Error::msg(format!("cannot start the watcher thread: {e}")))?;
-    Ok(watcher)
+    Ok(Watching {
+        watcher: Some(watcher),
+        stop: tx,
+        thread: Some(thread),
+    })
+}
+
+/// What the watching thread receives: file events, and the order to stop.
+enum Message {
+    Event(notify::Result<notify::Event>),
+    Stop,
+}
+
+/// The watcher and its thread. Dropping it stops both and kills a build still running,
+/// waiting for that (a few milliseconds), so no build outlives the server.
+pub(crate) struct Watching {
+    watcher: Option<notify::RecommendedWatcher>,
+    stop: mpsc::Sender<Message>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.watcher.take();
+        let _ = self.stop.send(Message::Stop);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Prints how a rebuild ended, and tells the pages when it worked.
+fn report(outcome: Outcome, started: Instant, on_success: &impl Fn()) {
+    match outcome {
+        Outcome::Built(report) if report.is_empty() => {
+            eprintln!("rebuilt in {:.2?}", started.elapsed());
+            on_success();
+        }
+        Outcome::Built(report) => {
+            eprintln!("rebuilt in {:.2?}: {report}", started.elapsed());
+            on_success();
+        }
+        // The build printed its error; say what that means here.
+        Outcome::Failed(status) => {
+            if status.code().is_none() {
+                eprintln!("error: the build was stopped ({status})");
+            }
+            eprintln!("(still serving the previous site; save a fix to rebuild)");
+        }
+    }
+}
+
+/// Whether `path` is inside `content` under a hidden name (`.git/`, `.DS_Store`, bake's
+/// own `.bake-staging-*` when the output folder is in `content`): the build skips those,
+/// and a build's own staging writes must not cancel it.
+fn hidden_in(path: &Path, content: &Path) -> bool {
+    path.strip_prefix(content).is_ok_and(|rel| {
+        rel.components()
+            .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+    })
 }
 
 /// Backup and swap files editors write next to the real ones.
@@ -227,6 +316,28 @@ mod tests {
         assert!(editor_junk(Path::new("/c/a.md~")));
         assert!(editor_junk(Path::new("/c/.a.md.swp")));
         assert!(!editor_junk(Path::new("/c/a.md")));
+    }
+
+    #[test]
+    fn ignores_hidden_names_in_content() {
+        let content = Path::new("/site/content");
+        assert!(hidden_in(Path::new("/site/content/.git/index"), content));
+        assert!(hidden_in(
+            Path::new("/site/content/.bake-staging-1-x/a.html"),
+            content
+        ));
+        assert!(hidden_in(
+            Path::new("/site/content/docs/.bake-work-7-y"),
+            content
+        ));
+        assert!(!hidden_in(Path::new("/site/content/docs/a.md"), content));
+        assert!(!hidden_in(Path::new("/site/content/a.b.md"), content));
+        // Only below the content folder: a hidden folder above it is fine.
+        let content = Path::new("/home/u/.sites/blog/content");
+        assert!(!hidden_in(
+            Path::new("/home/u/.sites/blog/content/a.md"),
+            content
+        ));
     }
 
     async fn next(body: &mut Body) -> Option<String> {
