@@ -9,8 +9,12 @@
 //! - The cache is an LRU bounded in bytes.
 //! - Every answer is checked (see [`Engine::read`]); transient failures are retried with
 //!   backoff; a per-query byte budget stops runaway queries.
+//! - Every part's URL carries the first 16 hex digits of the BLAKE3 hash of its bytes (see
+//!   [`part_hash`]): a part received whole is checked against it, and when SQLite or tantivy
+//!   find corrupt data, [`Engine::verify`] fetches the parts that were read by range whole and
+//!   names the one the host served wrong.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
@@ -127,6 +131,33 @@ pub enum EngineError {
         /// What changed.
         detail: String,
     },
+    /// Bytes of a part do not match the hash in its URL: the host (or a cache between) served
+    /// a corrupted or stale copy.
+    Corrupt {
+        /// Part URL.
+        url: String,
+    },
+}
+
+/// The content hash in a part's URL: the 16 hex digits before `.bin` in
+/// `/_data/NAME.INDEX.HASH16.bin`, the first 16 of the BLAKE3 hash of the part's bytes.
+/// `None` for a URL without one (nothing to check against).
+pub fn part_hash(url: &str) -> Option<&str> {
+    let name = url.rsplit('/').next()?.strip_suffix(".bin")?;
+    let hash = name.rsplit('.').next()?;
+    (hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hash)
+}
+
+/// Whether `bytes` are what the hash in `url` promises (true when the URL has no hash).
+fn matches_url_hash(url: &str, bytes: &[u8]) -> bool {
+    part_hash(url).is_none_or(|h| blake3::hash(bytes).to_hex()[..16].eq_ignore_ascii_case(h))
+}
+
+/// An ETag without its weak marker: `W/"x"` and `"x"` name the same version (a CDN may
+/// weaken an ETag when it compresses or transforms, and not on every edge at once).
+fn etag_core(etag: &str) -> &str {
+    let t = etag.trim();
+    t.strip_prefix("W/").unwrap_or(t)
 }
 
 impl fmt::Display for EngineError {
@@ -147,6 +178,13 @@ impl fmt::Display for EngineError {
             EngineError::Budget { fetched, limit } => write!(
                 f,
                 "stopped after fetching {fetched} bytes: the query needs more than its budget of {limit} bytes; run it again with a higher limit"
+            ),
+            EngineError::Status {
+                url,
+                status: status @ (404 | 410),
+            } => write!(
+                f,
+                "the site was updated since this page was loaded: {url} is no longer on the host ({status}); reload the page"
             ),
             EngineError::Status { url, status } => {
                 write!(f, "the host answered {status} for {url}")
@@ -169,6 +207,10 @@ impl fmt::Display for EngineError {
                     "the data on the host changed ({detail}) for {url}; reload the page to get the new version"
                 )
             }
+            EngineError::Corrupt { url } => write!(
+                f,
+                "the host served a corrupted or stale copy of {url} (its bytes do not match the hash in its name); reload the page, and if it persists redeploy the site"
+            ),
         }
     }
 }
@@ -181,6 +223,8 @@ struct FileState {
     meta: LogicalFile,
     /// First ETag seen for each part.
     etags: HashMap<usize, String>,
+    /// Parts some of whose bytes came by range, so were never checked against their hash.
+    unverified: BTreeSet<usize>,
     /// Block after the end of the previous read.
     next_block: u64,
     /// Blocks of read-ahead the next sequential miss adds.
@@ -215,6 +259,18 @@ impl BlockCache {
 
     fn contains(&self, key: (u32, u64)) -> bool {
         self.blocks.contains_key(&key)
+    }
+
+    /// A cached block without counting it as a use.
+    fn peek(&self, key: (u32, u64)) -> Option<&[u8]> {
+        self.blocks.get(&key).map(|(d, _)| &d[..])
+    }
+
+    fn remove(&mut self, key: (u32, u64)) {
+        if let Some((old, t)) = self.blocks.remove(&key) {
+            self.used -= old.len() as u64;
+            self.order.remove(&t);
+        }
     }
 
     fn insert(&mut self, key: (u32, u64), data: Arc<[u8]>) {
@@ -260,6 +316,7 @@ impl<F: Fetch> Engine<F> {
                     id: i as u32,
                     meta: meta.clone(),
                     etags: HashMap::new(),
+                    unverified: BTreeSet::new(),
                     next_block: u64::MAX,
                     ahead: 0,
                     hot_loaded: false,
@@ -367,6 +424,110 @@ impl<F: Fetch> Engine<F> {
         }
         // Only once it worked: a failed preload is tried again by the next query.
         self.files.get_mut(file).expect("checked above").hot_loaded = true;
+        Ok(())
+    }
+
+    /// Checks every part of `file` that was read by range (and so never checked) against
+    /// the hash in its URL: each is fetched whole — outside the byte budget, as this runs only
+    /// after SQLite or tantivy found corrupt data — and compared with that hash and with the
+    /// blocks already cached from it. Every part that fails has its blocks dropped from the
+    /// cache; the first is named in [`EngineError::Corrupt`]; `Ok` means the bytes read so far
+    /// are the ones the build wrote. Costs one request per unchecked part, none when all
+    /// parts came whole.
+    pub fn verify(&mut self, file: &str) -> Result<(), EngineError> {
+        let st = self
+            .files
+            .get(file)
+            .ok_or_else(|| EngineError::UnknownFile(file.into()))?;
+        let todo: Vec<(usize, Part)> = st
+            .unverified
+            .iter()
+            .map(|&i| (i, st.meta.parts[i].clone()))
+            .collect();
+        let saved = self.budget.take();
+        let mut result = Ok(());
+        for (index, part) in todo {
+            // Every part, not just up to the first bad one: each bad one leaves the cache.
+            if let Err(e) = self.verify_part(file, index, &part)
+                && result.is_ok()
+            {
+                result = Err(e);
+            }
+        }
+        self.budget = saved;
+        result
+    }
+
+    /// [`Engine::verify`] for every file, in name order; the first bad part is named.
+    pub fn verify_all(&mut self) -> Result<(), EngineError> {
+        let mut names: Vec<String> = self
+            .files
+            .iter()
+            .filter(|(_, st)| !st.unverified.is_empty())
+            .map(|(name, _)| name.clone())
+            .collect();
+        names.sort();
+        let mut result = Ok(());
+        for name in names {
+            if let Err(e) = self.verify(&name)
+                && result.is_ok()
+            {
+                result = Err(e);
+            }
+        }
+        result
+    }
+
+    fn verify_part(&mut self, file: &str, index: usize, part: &Part) -> Result<(), EngineError> {
+        let req = Request {
+            url: part.url.clone(),
+            range: None,
+        };
+        let resp = self.send(&req, part.length)?;
+        self.check_common(file, index, part, &resp)?;
+        if resp.status != 200 {
+            return Err(EngineError::Status {
+                url: part.url.clone(),
+                status: resp.status,
+            });
+        }
+        if resp.body.len() as u64 != part.length {
+            return Err(EngineError::Changed {
+                url: part.url.clone(),
+                detail: format!(
+                    "200 with {} bytes, but the part has {}",
+                    resp.body.len(),
+                    part.length
+                ),
+            });
+        }
+        let st = &self.files[file];
+        let (id, bs, size) = (st.id, st.meta.block_size as u64, st.meta.size);
+        let (start, end) = (part.offset, part.offset + part.length);
+        let blocks = start / bs..=(end - 1) / bs;
+        // Compare the part's share of every cached block: bad bytes may have come in a
+        // range answer even when the host now serves the part whole and right.
+        let cached_ok = blocks.clone().all(|blk| {
+            self.cache.peek((id, blk)).is_none_or(|data| {
+                let (s, e) = ((blk * bs).max(start), ((blk + 1) * bs).min(end).min(size));
+                let from = (s - blk * bs) as usize;
+                data.get(from..from + (e - s) as usize)
+                    == Some(&resp.body[(s - start) as usize..(e - start) as usize])
+            })
+        });
+        if !cached_ok || !matches_url_hash(&part.url, &resp.body) {
+            for blk in blocks {
+                self.cache.remove((id, blk));
+            }
+            return Err(EngineError::Corrupt {
+                url: part.url.clone(),
+            });
+        }
+        self.files
+            .get_mut(file)
+            .expect("known file")
+            .unverified
+            .remove(&index);
         Ok(())
     }
 
@@ -540,6 +701,11 @@ impl<F: Fetch> Engine<F> {
                         });
                     }
                     bytes.extend_from_slice(&resp.body);
+                    self.files
+                        .get_mut(file)
+                        .expect("known file")
+                        .unverified
+                        .insert(index);
                 }
                 200 => {
                     if resp.body.len() as u64 != part.length {
@@ -551,6 +717,9 @@ impl<F: Fetch> Engine<F> {
                                 part.length
                             ),
                         });
+                    }
+                    if !matches_url_hash(&part.url, &resp.body) {
+                        return Err(EngineError::Corrupt { url: part.url });
                     }
                     bytes.extend_from_slice(
                         &resp.body[range.offset as usize..(range.offset + range.length) as usize],
@@ -610,7 +779,7 @@ impl<F: Fetch> Engine<F> {
         if let Some(etag) = &resp.etag {
             let st = self.files.get_mut(file).expect("known file");
             match st.etags.get(&index) {
-                Some(first) if first != etag => {
+                Some(first) if etag_core(first) != etag_core(etag) => {
                     return Err(EngineError::Changed {
                         url: part.url.clone(),
                         detail: format!("ETag {first} became {etag}"),

@@ -147,6 +147,10 @@ pub enum Fault {
     ChangeEtag,
     /// A Content-Range whose total differs from the part's length.
     WrongTotal,
+    /// Every body byte flipped, length and headers unchanged (a corrupted or stale copy).
+    Corrupt,
+    /// The ETag in its weak form (`W/"x"` for `"x"`), as some CDNs send it.
+    WeakEtag,
 }
 
 /// Wraps a fetcher and spoils answers: queued faults first, then `always` on every answer.
@@ -227,6 +231,18 @@ impl<F: Fetch> Fetch for Faulty<F> {
             Fault::ChangeEtag => {
                 let mut r = self.inner.fetch(req)?;
                 r.etag = Some("\"redeployed\"".into());
+                Ok(r)
+            }
+            Fault::Corrupt => {
+                let mut r = self.inner.fetch(req)?;
+                for b in &mut r.body {
+                    *b ^= 0xA5;
+                }
+                Ok(r)
+            }
+            Fault::WeakEtag => {
+                let mut r = self.inner.fetch(req)?;
+                r.etag = r.etag.map(|e| format!("W/{e}"));
                 Ok(r)
             }
             Fault::WrongTotal => {

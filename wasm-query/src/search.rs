@@ -222,7 +222,10 @@ impl SearchSession {
             Ok((index, reader)) => Self::from_parts(index, reader, Some(directory)),
             Err(e) => Err(format!(
                 "the search index cannot be opened: {}",
-                directory.take_error().unwrap_or_else(|| e.to_string())
+                directory
+                    .take_error()
+                    .or_else(|| directory.verify())
+                    .unwrap_or_else(|| e.to_string())
             )),
         }
     }
@@ -258,10 +261,23 @@ impl SearchSession {
         if let Some(dir) = &self.directory {
             dir.take_error();
         }
-        self.run(query, opts).map_err(|e| {
-            let engine = self.directory.as_ref().and_then(|d| d.take_error());
-            engine.unwrap_or_else(|| format!("search failed: {e}"))
-        })
+        // tantivy may panic on bytes that make no sense (a corrupted copy from the host):
+        // natively that becomes an error here; in the browser (panic = abort) the Worker's
+        // panic hook does the same check (see `wasm.rs`).
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(query, opts)));
+        let failure = match outcome {
+            Ok(Ok(results)) => return Ok(results),
+            Ok(Err(e)) => e.to_string(),
+            Err(panic) => panic_text(panic.as_ref()),
+        };
+        // An engine error explains itself; any other failure may come from bytes the host
+        // served wrong, so those are checked before blaming the index.
+        let engine = self
+            .directory
+            .as_ref()
+            .and_then(|d| d.take_error().or_else(|| d.verify()));
+        Err(engine.unwrap_or_else(|| format!("search failed: {failure}")))
     }
 
     fn run(&self, text: &str, opts: &SearchOptions) -> tantivy::Result<SearchResults> {
@@ -407,6 +423,15 @@ fn open_reader(index: &Index) -> tantivy::Result<IndexReader> {
         .reload_policy(ReloadPolicy::Manual)
         .num_warming_threads(0)
         .try_into()
+}
+
+/// The message of a caught panic.
+pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "the search code panicked".into())
 }
 
 /// Splits a query into bare words and double-quoted phrases (an unclosed quote runs to the end).

@@ -35,6 +35,20 @@
 //! that SQLite does not call read-only (`sqlite3_stmt_readonly`) is refused before it runs,
 //! with a message a person understands.
 //!
+//! # Limits
+//! Besides the engine's byte budget, every query has [`Limits`] (see
+//! [`SqlSession::set_limits`]): a wall-clock time limit, checked by the progress handler every
+//! ~1000 VM steps (so it stops CPU-bound queries, such as an endless recursive CTE, and slow
+//! ones alike), and a size limit on the answer: no single string or blob may be larger
+//! (`SQLITE_LIMIT_LENGTH`, so `randomblob(3e8)` fails before allocating), and the JSON of the
+//! rows may not grow past it either. Each ends the query with a [`QueryError`] whose
+//! [`ErrorKind`] says which limit it was, so the page can offer to run it again with more.
+//!
+//! # Corruption
+//! When SQLite reports a malformed database, the parts read so far are checked against the
+//! hashes in their URLs ([`Engine::verify`](crate::engine::Engine::verify)): if one does not
+//! match, the error names it and blames the host (a corrupted or stale copy) instead.
+//!
 //! # Values
 //! Results map to JSON as follows:
 //!
@@ -65,6 +79,103 @@ use serde::Serialize;
 
 use crate::engine::{EngineError, SharedEngine};
 use crate::manifest::Manifest;
+
+/// What stopped a query, so a page can offer the right remedy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The byte budget: run it again with a higher budget.
+    Budget,
+    /// The time limit: run it again with a longer one.
+    Time,
+    /// The size limit of a value or of the answer: ask for less, or raise the limit.
+    Size,
+    /// Anything else (the message says what to do).
+    Error,
+}
+
+impl ErrorKind {
+    /// `"budget"`, `"time"`, `"size"` or `"error"` (the `kind` of a `BakeError` in JS).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Budget => "budget",
+            ErrorKind::Time => "time",
+            ErrorKind::Size => "size",
+            ErrorKind::Error => "error",
+        }
+    }
+}
+
+/// Why a query failed: its kind and a sentence saying what went wrong and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryError {
+    /// Which limit or fault.
+    pub kind: ErrorKind,
+    /// The sentence shown to the visitor.
+    pub message: String,
+}
+
+impl QueryError {
+    fn new(kind: ErrorKind, message: impl Into<String>) -> QueryError {
+        QueryError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<String> for QueryError {
+    fn from(message: String) -> QueryError {
+        QueryError::new(ErrorKind::Error, message)
+    }
+}
+
+impl From<&str> for QueryError {
+    fn from(message: &str) -> QueryError {
+        QueryError::new(ErrorKind::Error, message)
+    }
+}
+
+impl From<EngineError> for QueryError {
+    fn from(e: EngineError) -> QueryError {
+        let kind = match e {
+            EngineError::Budget { .. } => ErrorKind::Budget,
+            _ => ErrorKind::Error,
+        };
+        QueryError::new(kind, e.to_string())
+    }
+}
+
+impl std::fmt::Display for QueryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for QueryError {}
+
+/// Limits of every query besides the engine's byte budget (see the [module docs](self)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most milliseconds a query may run; 0 for no limit.
+    pub time_ms: u64,
+    /// Most bytes of one string or blob, and of the JSON of the rows.
+    pub max_bytes: u64,
+}
+
+/// Default time limit of a query: 30 s.
+pub const DEFAULT_TIME_MS: u64 = 30_000;
+
+/// Default size limit of a query's answer: 64 MiB.
+pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            time_ms: DEFAULT_TIME_MS,
+            max_bytes: DEFAULT_MAX_BYTES,
+        }
+    }
+}
 
 /// The answer of one query.
 #[derive(Serialize, Debug, Clone, PartialEq)]
@@ -116,6 +227,10 @@ struct VfsState {
     interrupt: Cell<Option<Box<dyn FnMut() -> bool>>>,
     /// Set when the interrupt callback stopped the query.
     interrupted: Cell<bool>,
+    /// When the running query must stop, in ms of the default VFS's clock.
+    deadline_ms: Cell<Option<i64>>,
+    /// Set when the deadline stopped the query.
+    timed_out: Cell<bool>,
 }
 
 impl VfsState {
@@ -151,6 +266,7 @@ pub struct SqlSession {
     _vfs_cname: CString,
     vfs: *mut ffi::sqlite3_vfs,
     state: *mut VfsState,
+    limits: Limits,
 }
 
 impl SqlSession {
@@ -174,6 +290,8 @@ impl SqlSession {
             denied: RefCell::new(None),
             interrupt: Cell::new(None),
             interrupted: Cell::new(false),
+            deadline_ms: Cell::new(None),
+            timed_out: Cell::new(false),
         }));
         let vfs_name = format!("bake-{}", NEXT_VFS.fetch_add(1, Ordering::Relaxed));
         let vfs_cname = CString::new(vfs_name.clone()).expect("no NUL in the name");
@@ -219,7 +337,18 @@ impl SqlSession {
             _vfs_cname: vfs_cname,
             vfs,
             state,
+            limits: Limits::default(),
         })
+    }
+
+    /// Sets the limits of the following queries (until set again).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// The limits queries run with.
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// The name of this session's VFS (for `file:NAME?vfs=…` URIs).
@@ -253,19 +382,24 @@ impl SqlSession {
     /// keys may omit the sigil) or `null`. At most `max_rows` rows are returned; `truncated`
     /// says whether there were more. Only one statement runs: trailing statements are an
     /// error. The caller sets the byte budget with `Engine::begin_query` before and reads
-    /// `Engine::query_stats` after; the engine lock must not be held during the call.
+    /// `Engine::query_stats` after; the engine lock must not be held during the call. The
+    /// [`Limits`] apply (see [`SqlSession::set_limits`]).
     pub fn query(
         &mut self,
         db: &str,
         sql: &str,
         params: &serde_json::Value,
         max_rows: usize,
-    ) -> Result<QueryResult, String> {
+    ) -> Result<QueryResult, QueryError> {
         {
             let st = self.state();
             st.error.replace(None);
             st.denied.replace(None);
             st.interrupted.set(false);
+            st.timed_out.set(false);
+            let limit = i64::try_from(self.limits.time_ms).unwrap_or(i64::MAX);
+            st.deadline_ms
+                .set((limit > 0).then(|| now_ms().saturating_add(limit)));
         }
         let result = self.run(db, sql, params, max_rows);
         if let Some(conn) = self.connections.get(db)
@@ -279,7 +413,7 @@ impl SqlSession {
             // The pager may be in an error state after an I/O error: start afresh next time
             // (reopening costs no requests, the engine still has the blocks).
             self.connections.remove(db);
-            return Err(e.to_string());
+            return Err(e.into());
         }
         result
     }
@@ -290,7 +424,7 @@ impl SqlSession {
         sql: &str,
         params: &serde_json::Value,
         max_rows: usize,
-    ) -> Result<QueryResult, String> {
+    ) -> Result<QueryResult, QueryError> {
         if !self.connections.contains_key(db) {
             let conn = self.connect(db)?;
             self.connections.insert(db.to_string(), conn);
@@ -298,7 +432,18 @@ impl SqlSession {
         // SAFETY: owned by the session, freed only in `Drop`.
         let state = unsafe { &*self.state };
         let conn = &self.connections[db];
-        let mut stmt = conn.prepare(sql).map_err(|e| describe(state, e))?;
+        let limits = self.limits;
+        let max_bytes = limits.max_bytes.max(1);
+        // SAFETY: a valid handle; this only lowers (or restores) a per-connection limit.
+        unsafe {
+            ffi::sqlite3_limit(
+                conn.handle(),
+                ffi::SQLITE_LIMIT_LENGTH,
+                max_bytes.min(i32::MAX as u64) as c_int,
+            );
+        }
+        let explain = |e: rusqlite::Error| describe(state, e, limits);
+        let mut stmt = conn.prepare(sql).map_err(explain)?;
         if !stmt.readonly() {
             return Err(
                 "this SQL would change the database, but the data of this site is read-only: \
@@ -311,15 +456,29 @@ impl SqlSession {
         let n = columns.len();
         let mut rows = Vec::new();
         let mut truncated = false;
+        // Bytes of JSON the rows will take, counted before each value is converted.
+        let mut size: u64 = columns.iter().map(|c| c.len() as u64 + 3).sum();
         let mut cursor = stmt.raw_query();
-        while let Some(row) = cursor.next().map_err(|e| describe(state, e))? {
+        while let Some(row) = cursor.next().map_err(explain)? {
             if rows.len() == max_rows {
                 truncated = true;
                 break;
             }
             let mut out = Vec::with_capacity(n);
             for i in 0..n {
-                out.push(to_json(row.get_ref(i).map_err(|e| describe(state, e))?));
+                let value = row.get_ref(i).map_err(explain)?;
+                size += json_size(value);
+                if size > max_bytes {
+                    return Err(QueryError::new(
+                        ErrorKind::Size,
+                        format!(
+                            "the answer is larger than its size limit of {} after {} rows: ask for fewer rows or columns (LIMIT, or leave out big values), or run it again with a higher size limit",
+                            mb(max_bytes),
+                            rows.len()
+                        ),
+                    ));
+                }
+                out.push(to_json(value));
             }
             rows.push(out);
         }
@@ -339,7 +498,7 @@ impl SqlSession {
     }
 
     /// Opens `db` read-only with every other database attached by name.
-    fn connect(&self, db: &str) -> Result<Connection, String> {
+    fn connect(&self, db: &str) -> Result<Connection, QueryError> {
         let Some(file) = self.databases.get(db) else {
             let known: Vec<&str> = self.databases().collect();
             return Err(if known.is_empty() {
@@ -349,7 +508,8 @@ impl SqlSession {
                     "there is no database `{db}` (databases: {})",
                     known.join(", ")
                 )
-            });
+            }
+            .into());
         };
         let state = self.state();
         // Page 1, roots and interior pages of every database, one request each, before
@@ -357,10 +517,10 @@ impl SqlSession {
         {
             let mut engine = state.engine.lock().unwrap_or_else(PoisonError::into_inner);
             for f in self.databases.values() {
-                engine.preload_hot(f).map_err(|e| e.to_string())?;
+                engine.preload_hot(f)?;
             }
         }
-        let fail = |e: rusqlite::Error| describe(state, e);
+        let fail = |e: rusqlite::Error| describe(state, e, self.limits);
         let conn = Connection::open_with_flags(
             self.uri(file),
             OpenFlags::SQLITE_OPEN_READ_ONLY
@@ -415,21 +575,83 @@ impl Drop for SqlSession {
     }
 }
 
-/// Turns a rusqlite error into a sentence; engine and authorizer reasons win.
-fn describe(state: &VfsState, e: rusqlite::Error) -> String {
-    if let Some(err) = state.error.borrow().as_ref() {
-        return err.to_string();
+/// `"64 MB"`, `"1.5 MB"`: a byte count for messages.
+fn mb(bytes: u64) -> String {
+    let m = bytes as f64 / (1024.0 * 1024.0);
+    if m >= 10.0 || m.fract() == 0.0 {
+        format!("{m:.0} MB")
+    } else {
+        format!("{m:.1} MB")
     }
+}
+
+/// `"30 s"`, `"0.2 s"`: a duration for messages.
+fn secs(ms: u64) -> String {
+    if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
+}
+
+/// Milliseconds of the default VFS's clock (the one SQLite uses; in the browser, `Date`).
+fn now_ms() -> i64 {
+    let mut ms: ffi::sqlite3_int64 = 0;
+    // SAFETY: a plain clock read into a local.
+    unsafe { x_current_time_int64(ptr::null_mut(), &mut ms) };
+    ms
+}
+
+/// Turns a rusqlite error into a [`QueryError`]; engine, authorizer and limit reasons win.
+/// A corrupt database first has its parts checked against their hashes: a part the host
+/// served wrong becomes the engine error (and ends the connection, see `query`).
+fn describe(state: &VfsState, e: rusqlite::Error, limits: Limits) -> QueryError {
     let code = e.sqlite_error_code();
+    if matches!(
+        code,
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    ) && !state.has_error()
+    {
+        let mut engine = state.engine.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut files: Vec<&String> = state.files.iter().collect();
+        files.sort();
+        if let Some(bad) = files.into_iter().find_map(|f| engine.verify(f).err()) {
+            drop(engine);
+            state.keep_error(bad);
+        }
+    }
+    if let Some(err) = state.error.borrow().as_ref() {
+        return err.clone().into();
+    }
     if code == Some(rusqlite::ErrorCode::AuthorizationForStatementDenied)
         && let Some(why) = state.denied.borrow().as_ref()
     {
-        return why.clone();
+        return why.as_str().into();
     }
-    if code == Some(rusqlite::ErrorCode::OperationInterrupted) && state.interrupted.get() {
-        return "the query was interrupted".into();
+    if code == Some(rusqlite::ErrorCode::OperationInterrupted) {
+        if state.timed_out.get() {
+            return QueryError::new(
+                ErrorKind::Time,
+                format!(
+                    "stopped after {}: the query ran longer than its time limit; make it do less work, or run it again with a longer time limit",
+                    secs(limits.time_ms)
+                ),
+            );
+        }
+        if state.interrupted.get() {
+            return "the query was interrupted".into();
+        }
     }
-    match e {
+    if code == Some(rusqlite::ErrorCode::TooBig) {
+        return QueryError::new(
+            ErrorKind::Size,
+            format!(
+                "a string or blob in this query would be larger than the size limit of {}: make it smaller, or run it again with a higher size limit",
+                mb(limits.max_bytes)
+            ),
+        );
+    }
+    let message = match e {
         rusqlite::Error::MultipleStatement => {
             "one statement at a time: remove everything after the first statement's `;`".into()
         }
@@ -446,7 +668,8 @@ fn describe(state: &VfsState, e: rusqlite::Error) -> String {
         }
         rusqlite::Error::Empty => "there is no SQL to run".into(),
         other => other.to_string(),
-    }
+    };
+    message.into()
 }
 
 /// Binds JSON parameters to `stmt`.
@@ -529,6 +752,17 @@ fn from_json(v: &serde_json::Value) -> Result<Value, String> {
             );
         }
     })
+}
+
+/// About how many bytes `v` takes as JSON (with its comma), known before converting it.
+fn json_size(v: ValueRef<'_>) -> u64 {
+    1 + match v {
+        ValueRef::Null => 4,
+        ValueRef::Integer(_) => 20,
+        ValueRef::Real(_) => 24,
+        ValueRef::Text(t) => t.len() as u64 + 2,
+        ValueRef::Blob(b) => (b.len() as u64).div_ceil(3) * 4 + 12,
+    }
 }
 
 /// An SQLite value as JSON (see the [module docs](self)).
@@ -1019,6 +1253,12 @@ unsafe extern "C" fn progress(data: *mut c_void) -> c_int {
         // SAFETY: `data` is the session's state (see `SqlSession::connect`).
         let state = unsafe { &*(data as *const VfsState) };
         if state.has_error() {
+            return 1;
+        }
+        if let Some(deadline) = state.deadline_ms.get()
+            && now_ms() > deadline
+        {
+            state.timed_out.set(true);
             return 1;
         }
         // Take the callback out while it runs: it may call into JS.

@@ -3,6 +3,8 @@
 //! dedicated Worker (never on a page's main thread), which lets SQLite's and tantivy's
 //! synchronous reads fetch byte ranges directly.
 
+use std::cell::RefCell;
+
 use serde::Serialize;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -61,6 +63,29 @@ impl Fetch for XhrFetch {
     }
 }
 
+thread_local! {
+    /// The engine the panic hook checks for corrupted parts (set by `Bake::new`).
+    static PANIC_ENGINE: RefCell<Option<SharedEngine>> = const { RefCell::new(None) };
+}
+
+/// Runs on a panic, which aborts in the browser: tantivy (or SQLite's caller) may panic on
+/// bytes that make no sense. Checks the parts read so far against their hashes and leaves a
+/// message for the Worker in `globalThis.bakeFailure`: the part the host served wrong if
+/// one is found, else the panic itself.
+fn panic_hook(info: &std::panic::PanicHookInfo<'_>) {
+    let corrupt = PANIC_ENGINE.with(|slot| {
+        let slot = slot.try_borrow().ok()?;
+        // Not if the panic came while the engine was locked: its state may be half-updated.
+        let mut engine = slot.as_ref()?.try_lock().ok()?;
+        engine.verify_all().err()
+    });
+    let message = match corrupt {
+        Some(e) => e.to_string(),
+        None => format!("the query engine failed ({info})"),
+    };
+    let _ = js_sys::Reflect::set(&js_sys::global(), &"bakeFailure".into(), &message.into());
+}
+
 fn js_text(v: &JsValue) -> String {
     v.as_string()
         .or_else(|| {
@@ -90,6 +115,16 @@ fn to_js(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
 
+/// A JS `Error` with a `kind` property (`"budget"`, `"time"`, `"size"`, `"error"`) that the
+/// Worker passes on to the page's `BakeError`.
+#[cfg(feature = "sql")]
+fn to_js_kind(e: crate::sql::QueryError) -> JsValue {
+    let error = js_sys::Error::new(&e.message);
+    // Setting a property on a fresh Error cannot fail; if it did, the kind would be "error".
+    let _ = js_sys::Reflect::set(&error, &"kind".into(), &e.kind.as_str().into());
+    error.into()
+}
+
 #[wasm_bindgen]
 impl Bake {
     /// Opens a site from its manifest text; `base` prefixes part URLs ("" for same origin).
@@ -104,6 +139,8 @@ impl Bake {
             base: base.to_string(),
         });
         let engine = shared(Engine::new(fetch, &manifest, config));
+        PANIC_ENGINE.with(|slot| *slot.borrow_mut() = Some(engine.clone()));
+        std::panic::set_hook(Box::new(panic_hook));
         Ok(Bake {
             engine,
             manifest,
@@ -151,7 +188,10 @@ impl Bake {
     }
 
     /// Runs one SQL statement with `db` as main and the others attached. Returns `{result, stats}`.
+    /// `time_limit_ms` and `max_bytes` are the query's [`Limits`](crate::sql::Limits) (0 for
+    /// the defaults); a failure is an `Error` with a `kind` (see `to_js_kind`).
     #[cfg(feature = "sql")]
+    #[allow(clippy::too_many_arguments)]
     pub fn sql(
         &mut self,
         db: &str,
@@ -159,20 +199,35 @@ impl Bake {
         params_json: &str,
         max_rows: u32,
         budget: f64,
-    ) -> Result<String, JsError> {
+        time_limit_ms: f64,
+        max_bytes: f64,
+    ) -> Result<String, JsValue> {
         self.begin(budget);
-        let params: serde_json::Value = serde_json::from_str(params_json).map_err(to_js)?;
+        let params: serde_json::Value =
+            serde_json::from_str(params_json).map_err(|e| JsValue::from(to_js(e)))?;
         if self.sql.is_none() {
             self.sql = Some(
-                crate::sql::SqlSession::open(self.engine.clone(), &self.manifest).map_err(to_js)?,
+                crate::sql::SqlSession::open(self.engine.clone(), &self.manifest)
+                    .map_err(|e| JsValue::from(to_js(e)))?,
             );
         }
-        let result = self
-            .sql
-            .as_mut()
-            .expect("opened above")
+        let session = self.sql.as_mut().expect("opened above");
+        let defaults = crate::sql::Limits::default();
+        session.set_limits(crate::sql::Limits {
+            time_ms: if time_limit_ms > 0.0 {
+                time_limit_ms as u64
+            } else {
+                defaults.time_ms
+            },
+            max_bytes: if max_bytes > 0.0 {
+                max_bytes as u64
+            } else {
+                defaults.max_bytes
+            },
+        });
+        let result = session
             .query(db, sql, &params, max_rows as usize)
-            .map_err(to_js)?;
-        self.answer(result)
+            .map_err(to_js_kind)?;
+        self.answer(result).map_err(JsValue::from)
     }
 }

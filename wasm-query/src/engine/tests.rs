@@ -376,3 +376,138 @@ fn a_failed_hot_preload_is_tried_again() {
         "tried again once the host answers"
     );
 }
+
+#[test]
+fn a_404_after_a_redeploy_says_to_reload() {
+    let (dir, m, _) = site(8 * 1024, 8);
+    let f = Faulty::new(DirFetch::new(dir.path()));
+    f.always(Some(Fault::Status(404)));
+    let mut e = Engine::new(&f, &m, config());
+    let err = read(&mut e, 0, 10).unwrap_err().to_string();
+    assert!(
+        err.contains("the site was updated") && err.contains("reload the page"),
+        "{err}"
+    );
+    assert!(!err.contains("the host answered"), "{err}");
+}
+
+#[test]
+fn an_etag_that_only_turns_weak_is_not_a_change() {
+    let (dir, m, data) = site(8 * 1024, 8);
+    let f = Faulty::new(DirFetch::new(dir.path()));
+    let mut e = Engine::new(&f, &m, config());
+    read(&mut e, 0, 10).unwrap();
+    f.then(Fault::WeakEtag);
+    assert_eq!(read(&mut e, 5000, 10).unwrap(), data[5000..5010]);
+    // And back to strong: still the same file.
+    assert_eq!(read(&mut e, 3000, 10).unwrap(), data[3000..3010]);
+    // A weak ETag of another value still is a change.
+    f.then(Fault::ChangeEtag);
+    assert!(matches!(
+        read(&mut e, 7000, 10).unwrap_err(),
+        EngineError::Changed { .. }
+    ));
+}
+
+#[test]
+fn part_hashes_come_from_the_url() {
+    assert_eq!(
+        part_hash("/_data/nyc.sqlite.0.1f2e3d4c5b6a7988.bin"),
+        Some("1f2e3d4c5b6a7988")
+    );
+    assert_eq!(part_hash("/_data/x.0.bin"), None);
+    assert_eq!(part_hash("/_data/x.0.1f2e3d4c5b6a798.bin"), None);
+    assert_eq!(part_hash("/_data/x.0.1f2e3d4c5b6a79zz.bin"), None);
+}
+
+#[test]
+fn a_corrupted_whole_part_is_refused_at_once() {
+    let (dir, m, data) = site(16 * 1024, 8);
+    let f = Faulty::new(DirFetch::new(dir.path()));
+    f.then(Fault::Corrupt);
+    let mut e = Engine::new(&f, &m, config());
+    // The whole first part, asked without Range: checked against the hash in its URL.
+    let err = read(&mut e, 0, 8 * 1024).unwrap_err();
+    assert_eq!(
+        err,
+        EngineError::Corrupt {
+            url: m.files["f"].parts[0].url.clone()
+        }
+    );
+    assert!(err.to_string().contains("corrupted or stale copy"), "{err}");
+    assert!(err.to_string().contains("reload"), "{err}");
+    // A host that ignores Range and sends a corrupted whole part is caught the same way.
+    f.then(Fault::IgnoreRange);
+    assert_eq!(read(&mut e, 100, 10).unwrap(), data[100..110]);
+    let f2 = Faulty::new(Faulty::new(DirFetch::new(dir.path())));
+    f2.inner().always(Some(Fault::Corrupt));
+    f2.always(Some(Fault::IgnoreRange));
+    let mut e2 = Engine::new(&f2, &m, config());
+    assert!(matches!(
+        read(&mut e2, 9000, 10).unwrap_err(),
+        EngineError::Corrupt { .. }
+    ));
+}
+
+#[test]
+fn verify_names_a_part_whose_range_answer_was_corrupted() {
+    let (dir, m, data) = site(32 * 1024, 8);
+    let f = Faulty::new(DirFetch::new(dir.path()));
+    let mut e = Engine::new(&f, &m, config());
+    read(&mut e, 0, 10).unwrap();
+    f.then(Fault::Corrupt);
+    // Same length, so the answer passes every header check and lands in the cache.
+    let bad = read(&mut e, 9 * 1024, 10).unwrap();
+    assert_ne!(bad, data[9 * 1024..9 * 1024 + 10]);
+    e.begin_query(Some(1));
+    let before = e.total_stats().requests;
+    let err = e.verify("f").unwrap_err();
+    assert_eq!(
+        err,
+        EngineError::Corrupt {
+            url: m.files["f"].parts[1].url.clone()
+        }
+    );
+    assert!(
+        e.total_stats().requests - before <= 2,
+        "one whole fetch per part read by range, in part order, outside the budget"
+    );
+    // The bad blocks left the cache: the next read is right.
+    e.begin_query(None);
+    assert_eq!(
+        read(&mut e, 9 * 1024, 10).unwrap(),
+        data[9 * 1024..9 * 1024 + 10]
+    );
+}
+
+#[test]
+fn verify_passes_good_parts_once_and_names_a_stale_one() {
+    let (dir, m, _) = site(32 * 1024, 8);
+    let f = Faulty::new(DirFetch::new(dir.path()));
+    let mut e = Engine::new(&f, &m, config());
+    read(&mut e, 0, 10).unwrap();
+    read(&mut e, 20 * 1024, 10).unwrap();
+    let before = e.total_stats().requests;
+    e.verify("f").unwrap();
+    assert_eq!(e.total_stats().requests, before + 2, "parts 0 and 2, whole");
+    e.verify("f").unwrap();
+    assert_eq!(
+        e.total_stats().requests,
+        before + 2,
+        "checked parts stay checked"
+    );
+    // The host now serves a corrupted copy of every part: a part read since is named.
+    read(&mut e, 9 * 1024, 10).unwrap();
+    f.always(Some(Fault::Corrupt));
+    let err = e.verify("f").unwrap_err();
+    assert_eq!(
+        err,
+        EngineError::Corrupt {
+            url: m.files["f"].parts[1].url.clone()
+        }
+    );
+    // The bad part stays unchecked: checking every file names it again.
+    assert_eq!(e.verify_all(), Err(err));
+    f.always(None);
+    e.verify_all().unwrap();
+}

@@ -109,6 +109,19 @@ impl PackDirectory {
         lock(&self.inner.error).take()
     }
 
+    /// After tantivy failed on data it read: checks the pack's parts read so far against
+    /// their hashes ([`Engine::verify`](crate::engine::Engine::verify)) and returns the
+    /// engine's message when the host served one wrong (or could not be asked).
+    pub fn verify(&self) -> Option<String> {
+        match &self.inner.source {
+            Source::Engine { engine, file } => {
+                lock(engine).verify(file).err().map(|e| e.to_string())
+            }
+            #[cfg(not(target_arch = "wasm32"))]
+            Source::Memory { .. } => None,
+        }
+    }
+
     fn entry(&self, path: &Path) -> Result<&PackEntry, OpenReadError> {
         self.inner
             .entries

@@ -670,3 +670,25 @@ fn the_directory_is_read_only() {
         p.pack[r.offset as usize..(r.offset + r.length) as usize]
     );
 }
+
+#[test]
+fn corrupted_bytes_are_blamed_on_the_host() {
+    let p = packed();
+    let (dir, m) = site(p, Hot::None);
+    let faulty = Arc::new(Mutex::new(Faulty::new(DirFetch::new(dir.path()))));
+    let engine = engine_over(Shared(faulty.clone()), &m);
+    let s = SearchSession::open(engine, &m).unwrap();
+    // Same length, so every header check passes; tantivy finds the bytes make no sense.
+    faulty.lock().unwrap().always(Some(Fault::Corrupt));
+    let err = s.search("w123x w321x", &opts()).unwrap_err();
+    assert!(
+        err.contains("the host served a corrupted or stale copy of /_data/search.pack.")
+            && err.contains("reload"),
+        "{err}"
+    );
+    faulty.lock().unwrap().always(None);
+    assert_eq!(
+        s.search("w123x w321x", &opts()).unwrap(),
+        ram_session().search("w123x w321x", &opts()).unwrap()
+    );
+}

@@ -186,7 +186,7 @@ fn run_with(
     sql: &str,
     params: &Json,
     budget: Option<u64>,
-) -> (Result<QueryResult, String>, Stats) {
+) -> (Result<QueryResult, QueryError>, Stats) {
     e.lock().unwrap().begin_query(budget);
     let r = s.query(db, sql, params, 1000);
     (r, e.lock().unwrap().query_stats())
@@ -518,7 +518,7 @@ fn parameters_bind_by_position_and_name() {
         ),
     ] {
         let err = s.query("city", sql, &params, 10).unwrap_err();
-        assert!(err.contains(needle), "{sql} {params}: {err}");
+        assert!(err.message.contains(needle), "{sql} {params}: {err}");
     }
 }
 
@@ -567,7 +567,7 @@ fn writes_and_escapes_are_refused() {
         let (r, _) = run_with(&mut s, &e, "city", sql, &Json::Null, None);
         let err = r.expect_err(sql);
         println!("{sql}\n    → {err}");
-        assert!(!err.is_empty());
+        assert!(!err.message.is_empty());
     }
     assert!(!vacuum_into.exists());
     // Nothing changed, nothing is stuck; reading pragmas still works.
@@ -655,7 +655,7 @@ fn sql_mistakes_are_explained() {
         ("nyc", "SELECT 1", "databases: city, lookup"),
     ] {
         let err = s.query(db, sql, &Json::Null, 10).unwrap_err();
-        assert!(err.contains(needle), "{sql}: {err}");
+        assert!(err.message.contains(needle), "{sql}: {err}");
     }
     // A trailing `;` and comments are one statement.
     let r = s
@@ -676,7 +676,7 @@ fn a_cpu_bound_query_can_be_interrupted() {
         calls > 50
     })));
     let err = s.query("city", endless, &Json::Null, 10).unwrap_err();
-    assert!(err.contains("interrupted"), "{err}");
+    assert!(err.message.contains("interrupted"), "{err}");
     s.set_interrupt(None);
     let r = s
         .query("city", "SELECT COUNT(*) FROM trips", &Json::Null, 10)
@@ -707,7 +707,7 @@ fn a_compressed_answer_is_refused_by_name() {
     steer.0.lock().unwrap().always(Some(Fault::Compress));
     let (r, _) = run_with(&mut s, &e, "city", QUERIES[0].1, &Json::Null, None);
     let err = r.unwrap_err();
-    assert!(err.contains("compressed (gzip)"), "{err}");
+    assert!(err.message.contains("compressed (gzip)"), "{err}");
     // The host is fixed: the same session works again.
     steer.0.lock().unwrap().always(None);
     let (r, _) = run(&mut s, &e, "city", QUERIES[0].1);
@@ -729,7 +729,10 @@ fn a_changed_host_file_asks_for_a_reload() {
         None,
     );
     let err = r.unwrap_err();
-    assert!(err.contains("changed") && err.contains("reload"), "{err}");
+    assert!(
+        err.message.contains("changed") && err.message.contains("reload"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -745,10 +748,176 @@ fn a_budget_stops_a_query_with_its_numbers_then_a_bigger_one_succeeds() {
         let err = r.unwrap_err();
         println!("budget 64 KiB: {err} ({stats:?})");
         assert!(
-            err.contains("budget of 65536 bytes") && err.contains("stopped after fetching"),
+            err.message.contains("budget of 65536 bytes")
+                && err.message.contains("stopped after fetching"),
             "{err}"
         );
         let (r, _) = run_with(&mut s, &e, "city", sql, &Json::Null, Some(1 << 30));
         assert_eq!(r.unwrap(), native(&site, "city", sql));
     }
+}
+
+#[test]
+fn an_endless_recursive_cte_stops_at_the_time_limit() {
+    let site = site(16);
+    let (mut s, e, _) = open(&site);
+    assert_eq!(s.limits(), Limits::default());
+    assert_eq!(s.limits().time_ms, 30_000);
+    s.set_limits(Limits {
+        time_ms: 300,
+        ..Limits::default()
+    });
+    let endless =
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+    let started = std::time::Instant::now();
+    let (r, _) = run_with(&mut s, &e, "city", endless, &Json::Null, Some(1_000_000));
+    let err = r.unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(err.kind, ErrorKind::Time, "{err}");
+    assert!(
+        err.message.contains("time limit") && err.message.contains("0.3 s"),
+        "{err}"
+    );
+    assert!(
+        took >= std::time::Duration::from_millis(300) && took < std::time::Duration::from_secs(5),
+        "{took:?}"
+    );
+    // The session goes on: the next query runs, with a fresh deadline.
+    let (r, _) = run(&mut s, &e, "city", "SELECT COUNT(*) FROM trips");
+    assert_eq!(r.rows, vec![vec![json!(TRIPS)]]);
+}
+
+#[test]
+fn huge_values_and_answers_are_stopped_by_the_size_limit() {
+    let site = site(16);
+    let (mut s, e, _) = open(&site);
+    // Under the default 64 MiB limit, neither value is ever allocated.
+    for sql in ["SELECT randomblob(300000000)", "SELECT zeroblob(500000000)"] {
+        let (r, _) = run_with(&mut s, &e, "city", sql, &Json::Null, None);
+        let err = r.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Size, "{sql}: {err}");
+        assert!(err.message.contains("size limit of 64 MB"), "{sql}: {err}");
+    }
+    // An answer of many small values is stopped once its JSON passes the limit.
+    s.set_limits(Limits {
+        max_bytes: 10_000,
+        ..Limits::default()
+    });
+    let (r, _) = run_with(
+        &mut s,
+        &e,
+        "city",
+        "SELECT note FROM trips",
+        &Json::Null,
+        None,
+    );
+    let err = r.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Size, "{err}");
+    assert!(
+        err.message
+            .contains("answer is larger than its size limit of 0.0 MB after"),
+        "{err}"
+    );
+    let (r, _) = run_with(
+        &mut s,
+        &e,
+        "city",
+        "SELECT randomblob(20000)",
+        &Json::Null,
+        None,
+    );
+    assert_eq!(r.unwrap_err().kind, ErrorKind::Size);
+    // A small answer fits, and a raised limit lets the big one through.
+    let (r, _) = run(&mut s, &e, "city", "SELECT length(randomblob(5000))");
+    assert_eq!(r.rows, vec![vec![json!(5000)]]);
+    s.set_limits(Limits::default());
+    let (r, _) = run_with(
+        &mut s,
+        &e,
+        "city",
+        "SELECT note FROM trips",
+        &Json::Null,
+        None,
+    );
+    assert_eq!(r.unwrap().rows.len(), 1000);
+}
+
+#[test]
+fn a_corrupted_page_is_blamed_on_the_host_with_its_part() {
+    let site = site(4);
+    for persistent in [false, true] {
+        let (mut s, e, steer) = open(&site);
+        run(
+            &mut s,
+            &e,
+            "city",
+            "SELECT COUNT(*) FROM trips WHERE id < 10",
+        );
+        // The next answers are corrupted with their length kept: every header check passes.
+        if persistent {
+            steer.0.lock().unwrap().always(Some(Fault::Corrupt));
+        } else {
+            steer.0.lock().unwrap().then(Fault::Corrupt);
+        }
+        let (r, _) = run_with(
+            &mut s,
+            &e,
+            "city",
+            "SELECT SUM(length(note)) FROM trips",
+            &Json::Null,
+            None,
+        );
+        let err = r.unwrap_err();
+        assert!(
+            err.message
+                .contains("the host served a corrupted or stale copy of /_data/city.sqlite.")
+                && err.message.contains("reload"),
+            "persistent {persistent}: {err}"
+        );
+        assert!(!err.message.contains("malformed"), "{err}");
+        // Once the host serves the right bytes, the same session answers right.
+        steer.0.lock().unwrap().always(None);
+        let sql = "SELECT SUM(length(note)) FROM trips";
+        let (r, _) = run(&mut s, &e, "city", sql);
+        assert_eq!(r, native(&site, "city", sql), "persistent {persistent}");
+    }
+}
+
+#[test]
+fn a_corrupted_header_is_blamed_on_the_host_too() {
+    let site = site(16);
+    let (mut s, e, steer) = open(&site);
+    steer.0.lock().unwrap().then(Fault::Corrupt);
+    let (r, _) = run_with(
+        &mut s,
+        &e,
+        "lookup",
+        "SELECT 1 FROM boroughs",
+        &Json::Null,
+        None,
+    );
+    let err = r.unwrap_err();
+    assert!(
+        err.message.contains("corrupted or stale copy of /_data/"),
+        "{err}"
+    );
+    let (r, _) = run(&mut s, &e, "lookup", "SELECT COUNT(*) FROM boroughs");
+    assert_eq!(r.rows, vec![vec![json!(7)]]);
+}
+
+#[test]
+fn engine_errors_carry_their_kind() {
+    let site = site(16);
+    let (mut s, e, _) = open(&site);
+    let (r, _) = run_with(
+        &mut s,
+        &e,
+        "city",
+        "SELECT SUM(length(note)) FROM trips",
+        &Json::Null,
+        Some(8 * 1024),
+    );
+    assert_eq!(r.unwrap_err().kind, ErrorKind::Budget);
+    let (r, _) = run_with(&mut s, &e, "city", "SELEC 1", &Json::Null, None);
+    assert_eq!(r.unwrap_err().kind, ErrorKind::Error);
 }
