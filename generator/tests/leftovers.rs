@@ -97,3 +97,37 @@ fn overlapping_builds_both_succeed() {
     );
     assert!(site.path().join("site/index.html").is_file());
 }
+
+#[test]
+fn force_replaces_a_folder_bake_did_not_write_and_empty_ones_need_no_force() {
+    let site = tempfile::tempdir().expect("temp dir");
+    let w = |rel: &str, body: &str| {
+        let p = site.path().join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("folders");
+        std::fs::write(p, body).expect("write");
+    };
+    w("bake.toml", "title = \"T\"\n");
+    w("content/_index.md", "+++\ntitle = \"Home\"\n+++\nHi.\n");
+    w("precious/thesis.txt", "four years\n");
+    std::fs::create_dir_all(site.path().join("empty")).expect("empty folder");
+    let bake = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_bake"))
+            .args(["build", "--quiet", "--config"])
+            .arg(site.path().join("bake.toml"))
+            .args(args)
+            .current_dir(site.path())
+            .output()
+            .expect("run bake")
+    };
+    let refused = bake(&["--out", "precious"]);
+    assert!(!refused.status.success());
+    assert!(site.path().join("precious/thesis.txt").is_file());
+    let empty = bake(&["--out", "empty"]);
+    assert!(empty.status.success(), "{}", String::from_utf8_lossy(&empty.stderr));
+    // A folder bake wrote is bake's to replace.
+    assert!(bake(&["--out", "empty"]).status.success());
+    let forced = bake(&["--out", "precious", "--force"]);
+    assert!(forced.status.success(), "{}", String::from_utf8_lossy(&forced.stderr));
+    assert!(!site.path().join("precious/thesis.txt").exists());
+    assert!(site.path().join("precious/index.html").is_file());
+}
