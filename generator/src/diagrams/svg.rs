@@ -101,12 +101,19 @@ fn tokenize(src: &str) -> Vec<Node> {
         let tag = &rest[1..end];
         rest = &rest[(end + 1).min(rest.len())..];
         if let Some(name) = tag.strip_prefix('/') {
-            out.push(Node::End(name.trim().to_string()));
+            if is_name(name.trim()) {
+                out.push(Node::End(name.trim().to_string()));
+            }
             continue;
         }
         let self_closing = tag.trim_end().ends_with('/');
         let tag = tag.trim_end().trim_end_matches('/');
         let name_end = tag.find(|c: char| c.is_whitespace()).unwrap_or(tag.len());
+        // A browser ends a tag name at `/` and reads what follows as attributes
+        // (`<rect/onload=…>`); a name that is not a plain XML name is dropped, not guessed at.
+        if !is_name(&tag[..name_end]) {
+            continue;
+        }
         out.push(Node::Start {
             name: tag[..name_end].to_string(),
             attrs: parse_attrs(&tag[name_end..]),
@@ -114,6 +121,57 @@ fn tokenize(src: &str) -> Vec<Node> {
         });
     }
     out
+}
+
+/// Whether `s` is a plain XML name (ASCII): what renderers write, and what no browser splits.
+fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+}
+
+/// Whether an attribute value is a `javascript:` URL to a browser: after character
+/// references are decoded and the whitespace and control characters URLs ignore are gone.
+/// Any attribute counts, since SMIL (`<set attributeName="href" to=…>`) moves values into links.
+fn is_script_url(value: &str) -> bool {
+    let mut text = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(i) = rest.find('&') {
+        text.push_str(&rest[..i]);
+        rest = &rest[i + 1..];
+        let end = rest
+            .find(|c: char| !c.is_ascii_alphanumeric() && c != '#')
+            .unwrap_or(rest.len());
+        let name = &rest[..end];
+        let decoded = match name.strip_prefix('#') {
+            Some(n) => match n.strip_prefix(['x', 'X']) {
+                Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                None => n.parse::<u32>().ok(),
+            }
+            .and_then(char::from_u32),
+            None => match name.to_ascii_lowercase().as_str() {
+                "colon" => Some(':'),
+                "tab" | "newline" => Some(' '),
+                _ => None,
+            },
+        };
+        match decoded {
+            Some(c) => {
+                text.push(c);
+                rest = rest[end..].strip_prefix(';').unwrap_or(&rest[end..]);
+            }
+            None => text.push('&'),
+        }
+    }
+    text.push_str(rest);
+    let squeezed: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace() && !c.is_control())
+        .flat_map(char::to_lowercase)
+        .collect();
+    squeezed.contains("javascript:")
 }
 
 /// Index of the `>` closing the tag at the start of `s`, skipping quoted values.
@@ -172,9 +230,10 @@ fn unescape(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
-/// Attribute values are kept escaped as written; only `"` must not appear raw inside `"…"`.
+/// Attribute values are kept escaped as written; `"` must not appear raw inside `"…"`, and
+/// `<` (not allowed there in XML) is escaped so no `<script` text survives even in a value.
 fn requote(value: &str) -> String {
-    value.replace('"', "&quot;")
+    value.replace('"', "&quot;").replace('<', "&lt;")
 }
 
 /// A compound selector: optional element name and classes (`rect.backdrop`, `.a14`, `*`).
@@ -432,8 +491,11 @@ pub fn finish(raw: &str, id: &str, title: &str, kind: Kind) -> String {
     out.trim().to_string() + "\n"
 }
 
-/// Removes the named elements with everything inside them.
+/// Removes the named elements with everything inside them. Names match in any case and
+/// with any namespace prefix: HTML lowercases `<SCRIPT>`, and XML runs `<svg:script>`.
 fn drop_elements(nodes: Vec<Node>, names: &[&str]) -> Vec<Node> {
+    let local = |n: &str| n.rsplit(':').next().unwrap_or(n).to_ascii_lowercase();
+    let names: Vec<String> = names.iter().map(|n| local(n)).collect();
     let mut out = Vec::with_capacity(nodes.len());
     let mut skipping: Option<(String, usize)> = None;
     for n in nodes {
@@ -443,8 +505,8 @@ fn drop_elements(nodes: Vec<Node>, names: &[&str]) -> Vec<Node> {
                     name: m,
                     self_closing: false,
                     ..
-                } if m == name => *depth += 1,
-                Node::End(m) if m == name => {
+                } if local(m) == *name => *depth += 1,
+                Node::End(m) if local(m) == *name => {
                     *depth -= 1;
                     if *depth == 0 {
                         skipping = None;
@@ -457,9 +519,9 @@ fn drop_elements(nodes: Vec<Node>, names: &[&str]) -> Vec<Node> {
         match &n {
             Node::Start {
                 name, self_closing, ..
-            } if names.contains(&name.as_str()) => {
+            } if names.contains(&local(name)) => {
                 if !self_closing {
-                    skipping = Some((name.clone(), 1));
+                    skipping = Some((local(name), 1));
                 }
             }
             _ => out.push(n),
@@ -514,9 +576,11 @@ fn clean(
         .filter(|(k, v)| {
             let lk = k.to_ascii_lowercase();
             // Links may only point inside the drawing: no `javascript:`, no leaving the page.
-            !lk.starts_with("on")
+            is_name(k)
+                && !lk.starts_with("on")
                 && lk != "class"
                 && (!lk.ends_with("href") || v.trim_start().starts_with('#'))
+                && !is_script_url(v)
         })
         .map(|(k, v)| {
             if k == "id" {
