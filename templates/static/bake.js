@@ -12,8 +12,15 @@ const MODULES = {
   sql: { glue: meta("bake-sql-js"), wasm: meta("bake-sql-wasm") },
 };
 const DEFAULT_BUDGET = Number(meta("bake-budget")) || 64 * 1024 * 1024;
+const DEFAULT_TIME_LIMIT = 30_000;
+const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+// Starting the Worker is retried like the engine's data reads: 3 more tries, 100/200/400 ms apart.
+const RETRIES = 3;
+const BACKOFF_MS = 100;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** An error from the query engine; `budget` is set when the byte budget stopped a query. */
+/** An error from the query engine. `kind`: "budget" (the byte budget stopped the query),
+ * "time" (its time limit), "size" (its size limit), "cancelled", or "error". */
 export class BakeError extends Error {
   constructor(message, kind) {
     super(message);
@@ -24,6 +31,8 @@ export class BakeError extends Error {
 
 let worker = null;
 let workerKind = null;
+// The current start of `worker` (a promise), or null: a failed start is forgotten, so the
+// next call starts afresh instead of failing for good.
 let ready = null;
 let seq = 0;
 const pending = new Map();
@@ -33,74 +42,165 @@ function failAll(message, kind) {
   pending.clear();
 }
 
-function call(op, args) {
+function call(w, op, args) {
   return new Promise((resolve, reject) => {
     const id = ++seq;
     pending.set(id, { resolve, reject });
-    worker.postMessage({ id, op, args });
+    w.postMessage({ id, op, args });
   });
 }
 
-function start(kind) {
-  stop("replaced");
-  worker = new Worker(WORKER, { type: "module" });
-  workerKind = kind;
-  worker.onmessage = (event) => {
-    const { id, ok, result, stats, error } = event.data;
+/** Why the Worker script did not run: a redeploy (404) or a passing failure. */
+async function workerProblem() {
+  const r = await fetch(WORKER).catch(() => null);
+  if (r && (r.status === 404 || r.status === 410)) {
+    return { message: `the site was updated since this page was loaded: ${WORKER} is no longer on the host (${r.status}); reload the page`, retry: false };
+  }
+  const detail = !r ? "no answer" : r.ok ? "it did not run" : `the host answered ${r.status}`;
+  return { message: `cannot start the query engine: ${WORKER} did not load (${detail}); check the connection and try again`, retry: true };
+}
+
+/** Ends Worker `w`; the calls waiting on it are told by the caller. */
+function end(w) {
+  w.terminate();
+  if (worker === w) worker = null;
+}
+
+/** One try at a Worker running `kind`'s module; resolves once its init answered. */
+function startOnce(kind, attempt) {
+  const w = new Worker(attempt ? `${WORKER}?retry=${attempt}` : WORKER, { type: "module" });
+  worker = w;
+  let initialised = false;
+  w.onmessage = (event) => {
+    const { id, ok, result, stats, error, kind: errorKind, fatal } = event.data;
     const p = pending.get(id);
     if (!p) return;
     pending.delete(id);
-    if (ok) p.resolve({ result, stats });
-    else p.reject(new BakeError(error));
+    if (ok) {
+      p.resolve({ result, stats });
+      return;
+    }
+    p.reject(new BakeError(error, errorKind));
+    if (fatal) {
+      // The wasm instance is broken (or never started): the next call starts a new Worker.
+      end(w);
+      if (initialised) {
+        ready = null;
+        failAll("the query engine failed and was restarted; run the query again");
+      }
+    }
   };
-  worker.onerror = (event) => {
-    failAll(`the query engine stopped: ${event.message || "unknown error"}`);
-    worker = null;
-  };
-  ready = call("init", { ...MODULES[kind], manifest: MANIFEST });
-  return ready;
+  const init = call(w, "init", { ...MODULES[kind], manifest: MANIFEST }).then((v) => {
+    initialised = true;
+    return v;
+  });
+  const scriptFailed = new Promise((_, reject) => {
+    w.onerror = (event) => {
+      event.preventDefault();
+      if (worker !== w) return;
+      end(w);
+      if (!initialised) {
+        // The script itself did not load (or threw at once): no answer will come.
+        pending.clear();
+        reject(Object.assign(new BakeError("the query engine did not start"), { scriptFailed: true }));
+        return;
+      }
+      ready = null;
+      failAll(`the query engine stopped: ${event.message || "unknown error"}; run the query again`);
+    };
+  });
+  return Promise.race([init, scriptFailed]);
 }
 
-function stop(reason) {
-  if (worker) {
-    worker.terminate();
-    worker = null;
-    failAll(reason === "cancelled" ? "the query was cancelled" : "the query engine restarted", "cancelled");
+async function start(kind) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await startOnce(kind, attempt);
+    } catch (e) {
+      if (!e.scriptFailed) throw e;
+      const problem = await workerProblem();
+      if (!problem.retry || attempt >= RETRIES) throw new BakeError(problem.message);
+      await sleep(BACKOFF_MS << attempt);
+    }
   }
 }
 
-async function ensure(needSql) {
-  if (!MANIFEST) throw new BakeError("this site has no data or search index");
+function stop(reason) {
+  if (worker) end(worker);
+  ready = null;
+  failAll(reason === "cancelled" ? "the query was cancelled" : "the query engine restarted", "cancelled");
+}
+
+function ensure(needSql) {
+  if (!MANIFEST) return Promise.reject(new BakeError("this site has no data or search index"));
   const preferred = document.documentElement.dataset.bakeModule === "sql" ? "sql" : "search";
-  if (!worker || (needSql && workerKind !== "sql")) await start(needSql ? "sql" : preferred);
-  else await ready;
+  if (!ready || (needSql && workerKind !== "sql")) {
+    stop("replaced");
+    workerKind = needSql ? "sql" : preferred;
+    const attempt = start(workerKind);
+    ready = attempt;
+    attempt.catch(() => {
+      // Forget a failed start (unless a newer one replaced it): the next call starts afresh.
+      if (ready === attempt) {
+        ready = null;
+        if (worker) end(worker);
+      }
+    });
+  }
+  return ready;
+}
+
+/** Sends `op` to a started Worker of the right kind. */
+async function send(needSql, op, args) {
+  await ensure(needSql);
+  if (!worker) throw new BakeError("the query engine restarted; run the query again", "cancelled");
+  return call(worker, op, args);
 }
 
 let manifestPromise = null;
+/** The manifest, fetched with retries; a failure is forgotten so the next call tries again. */
 function manifest() {
   if (!manifestPromise) {
-    manifestPromise = fetch(MANIFEST).then((r) => {
-      if (!r.ok) throw new BakeError(`cannot load the data manifest (${r.status})`);
-      return r.json();
+    manifestPromise = (async () => {
+      for (let attempt = 0; ; attempt++) {
+        let problem;
+        try {
+          const r = await fetch(MANIFEST);
+          if (r.ok) return await r.json();
+          if (r.status === 404 || r.status === 410) {
+            throw new BakeError(`the site was updated since this page was loaded: ${MANIFEST} is no longer on the host (${r.status}); reload the page`);
+          }
+          problem = `the host answered ${r.status}`;
+          if (r.status < 500 && r.status !== 429) throw new BakeError(`cannot load the data manifest: ${problem} for ${MANIFEST}`);
+        } catch (e) {
+          if (e instanceof BakeError) throw e;
+          problem = String((e && e.message) || e);
+        }
+        if (attempt >= RETRIES) throw new BakeError(`cannot load the data manifest (${problem}); check the connection and try again`);
+        await sleep(BACKOFF_MS << attempt);
+      }
+    })();
+    manifestPromise.catch(() => {
+      manifestPromise = null;
     });
   }
   return manifestPromise;
 }
 
 const bake = {
-  /** Runs one SQL statement on `db` (the other databases are attached by name). */
+  /** Runs one SQL statement on `db` (the other databases are attached by name). Options:
+   * {budget (bytes), timeLimit (ms, default 30000), maxBytes (default 64 MiB), maxRows}. */
   async sql(db, sql, params = null, options = {}) {
-    await ensure(true);
-    const { result, stats } = await call("sql", {
+    const { result, stats } = await send(true, "sql", {
       db, sql, params, budget: options.budget ?? DEFAULT_BUDGET, maxRows: options.maxRows,
+      timeLimit: options.timeLimit ?? DEFAULT_TIME_LIMIT, maxBytes: options.maxBytes ?? DEFAULT_MAX_BYTES,
     });
     return { ...result, stats };
   },
   /** Full-text search: options {limit, offset, section, tags, kind}. */
   async search(query, options = {}) {
-    await ensure(false);
     const { budget, ...rest } = options;
-    const { result, stats } = await call("search", { query, options: rest, budget: budget ?? DEFAULT_BUDGET });
+    const { result, stats } = await send(false, "search", { query, options: rest, budget: budget ?? DEFAULT_BUDGET });
     return { ...result, stats };
   },
   /** Databases with their tables and columns, from the manifest. */

@@ -1,5 +1,7 @@
 // The SQL console (/sql/): run one statement over HTTP Range, show rows, stats, errors,
-// downloads; cancel; run again with a higher byte budget when the budget stopped a query.
+// downloads; cancel; run again with a higher limit when the byte budget, the time limit or
+// the size limit stopped a query. A shared link (/sql/?sql=…) fills the editor but runs
+// nothing until the visitor clicks Run: a link must not start work on someone's machine.
 const { el, cellText, statsText } = window.bake.ui;
 const MB = 1024 * 1024;
 
@@ -12,7 +14,15 @@ const stats = document.getElementById("sql-stats");
 const errorBox = document.getElementById("sql-error");
 const result = document.getElementById("sql-result");
 const downloads = document.getElementById("sql-downloads");
-let budget = 64 * MB;
+// The limits the next run uses; "Run again with more" multiplies one of them by 4.
+const limits = { budget: 64 * MB, timeLimit: 30_000, maxBytes: 64 * MB };
+const RAISE = {
+  budget: { what: "byte budget", text: (v) => `${Math.round(v / MB)} MB` },
+  time: { key: "timeLimit", what: "time limit", text: (v) => `${Math.round(v / 1000)} s` },
+  size: { key: "maxBytes", what: "size limit", text: (v) => `${Math.round(v / MB)} MB` },
+};
+// Past this, a bigger answer would risk the tab's memory: no offer to raise the size limit.
+const MAX_BYTES_CEILING = 1024 * MB;
 let last = null;
 
 function csv(res) {
@@ -29,12 +39,17 @@ function setDownload(id, body, type) {
   a.href = URL.createObjectURL(new Blob([body], { type }));
 }
 
-function showError(message, retryWithMore) {
+/** Shows `message`; for a query stopped by one of its limits (`kind`), offers to run it
+ * again with that limit four times higher. */
+function showError(message, kind) {
   errorBox.replaceChildren(el("strong", { text: "Error: " }), document.createTextNode(message));
-  if (retryWithMore) {
-    const again = el("button", { type: "button", class: "retry", text: `Run again with a ${Math.round((budget * 4) / MB)} MB limit` });
+  const raise = RAISE[kind];
+  const key = raise && (raise.key || kind);
+  if (raise && !(key === "maxBytes" && limits.maxBytes * 4 > MAX_BYTES_CEILING)) {
+    const more = limits[key] * 4;
+    const again = el("button", { type: "button", class: "retry", text: `Run again with a ${raise.text(more)} ${raise.what}` });
     again.addEventListener("click", () => {
-      budget *= 4;
+      limits[key] = more;
       run();
     });
     errorBox.append(" ", again);
@@ -54,7 +69,7 @@ async function run() {
   url.searchParams.set("sql", sql);
   history.replaceState(null, "", url);
   try {
-    const res = await window.bake.sql(db.value, sql, null, { budget, maxRows: 10000 });
+    const res = await window.bake.sql(db.value, sql, null, { ...limits, maxRows: 10000 });
     last = res;
     const table = el("table", { class: "result" },
       el("thead", {}, el("tr", {}, ...res.columns.map((c) => el("th", { scope: "col", text: c })))),
@@ -68,7 +83,7 @@ async function run() {
     downloads.hidden = false;
   } catch (e) {
     stats.textContent = "";
-    if (e.kind !== "cancelled") showError(e.message, e.kind === "budget");
+    if (e.kind !== "cancelled") showError(e.message, e.kind);
     else showError("Cancelled. The query engine was restarted; run it again when you like.");
   } finally {
     runButton.disabled = false;
@@ -99,5 +114,5 @@ const params = new URLSearchParams(location.search);
 if (params.get("sql")) {
   if (params.get("db")) db.value = params.get("db");
   text.value = params.get("sql");
-  run();
+  stats.textContent = "A shared query: read it, then click Run to run it in your browser.";
 }

@@ -223,3 +223,123 @@ pub fn query_file() -> QueryFile {
         .expect("queries.toml");
     toml::from_str(&text).expect("queries.toml parses")
 }
+
+/// An HTTP proxy on 127.0.0.1 in front of a server (`bake serve`) that answers chosen
+/// requests with an error status — what `bake serve` itself never does — and forwards the
+/// rest unchanged. Each connection carries one request (`Connection: close` both ways).
+pub struct FaultProxy {
+    /// Address the proxy listens on.
+    pub addr: std::net::SocketAddr,
+    state: std::sync::Arc<ProxyState>,
+}
+
+#[derive(Default)]
+struct ProxyState {
+    /// (substring of the path, status, answers left).
+    rules: std::sync::Mutex<Vec<(String, u16, usize)>>,
+    /// `STATUS PATH` of every answer the proxy made up.
+    injected: std::sync::Mutex<Vec<String>>,
+    stop: std::sync::atomic::AtomicBool,
+}
+
+impl FaultProxy {
+    /// Starts a proxy that forwards to `upstream`.
+    pub fn start(upstream: std::net::SocketAddr) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a proxy port");
+        let addr = listener.local_addr().expect("proxy address");
+        let state = std::sync::Arc::new(ProxyState::default());
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if shared.stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let shared = shared.clone();
+                std::thread::spawn(move || {
+                    // A failed connection only fails the request the browser made on it.
+                    let _ = proxy_one(conn, upstream, &shared);
+                });
+            }
+        });
+        FaultProxy { addr, state }
+    }
+
+    /// Answers the next `times` requests whose path contains `pattern` with `status`.
+    pub fn fail(&self, pattern: &str, status: u16, times: usize) {
+        self.state
+            .rules
+            .lock()
+            .expect("rules")
+            .push((pattern.to_string(), status, times));
+    }
+
+    /// `STATUS PATH` of every answer the proxy made up so far.
+    pub fn injected(&self) -> Vec<String> {
+        self.state.injected.lock().expect("log").clone()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.state
+            .stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        // Wake the accept loop so it sees the flag.
+        let _ = std::net::TcpStream::connect(self.addr);
+    }
+}
+
+/// Serves one request of `client`: a made-up error if a rule matches, else upstream's answer.
+fn proxy_one(
+    mut client: std::net::TcpStream,
+    upstream: std::net::SocketAddr,
+    state: &ProxyState,
+) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    client.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if client.read(&mut byte)? == 0 || head.len() > 64 * 1024 {
+            return Ok(());
+        }
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let path = text.split_whitespace().nth(1).unwrap_or("").to_string();
+    let status = {
+        let mut rules = state.rules.lock().expect("rules");
+        rules
+            .iter_mut()
+            .find(|(pattern, _, left)| *left > 0 && path.contains(pattern.as_str()))
+            .map(|(_, status, left)| {
+                *left -= 1;
+                *status
+            })
+    };
+    if let Some(status) = status {
+        state
+            .injected
+            .lock()
+            .expect("log")
+            .push(format!("{status} {path}"));
+        let answer = format!(
+            "HTTP/1.1 {status} Injected\r\nContent-Length: 0\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
+        );
+        client.write_all(answer.as_bytes())?;
+        return client.shutdown(std::net::Shutdown::Both);
+    }
+    let mut forwarded = String::new();
+    for line in text.split("\r\n").filter(|l| !l.is_empty()) {
+        if !line.to_ascii_lowercase().starts_with("connection:") {
+            forwarded.push_str(line);
+            forwarded.push_str("\r\n");
+        }
+    }
+    forwarded.push_str("Connection: close\r\n\r\n");
+    let mut server = std::net::TcpStream::connect(upstream)?;
+    server.write_all(forwarded.as_bytes())?;
+    std::io::copy(&mut server, &mut client)?;
+    client.shutdown(std::net::Shutdown::Both)
+}

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use bake_tests::{Browser, demo_site, query_file, serve};
+use bake_tests::{Browser, FaultProxy, demo_site, query_file, serve};
 use serde_json::{Value, json};
 use wasm_query::engine::{Engine, EngineConfig, shared};
 use wasm_query::fetch::{DirFetch, Fetch};
@@ -40,6 +40,18 @@ async fn eval_exact(b: &Browser, body: &str) -> Result<Value, String> {
         ))
         .await?;
     Ok(serde_json::from_str(text.as_str().expect("a string")).expect("JSON"))
+}
+
+/// Clicks the SQL console's Run button once the console's script is ready.
+async fn click_run(b: &Browser) {
+    b.wait_for(
+        "window.bake && document.getElementById('sql-text').value && 1",
+        20,
+    )
+    .await;
+    b.eval(r#"document.getElementById("sql-run").click(); return 1;"#)
+        .await
+        .unwrap();
 }
 
 fn native_engine(site: &std::path::Path, m: &Manifest) -> wasm_query::engine::SharedEngine {
@@ -89,6 +101,7 @@ async fn search_box_search_page_sql_console_and_table_page() {
         ))
         .await
         .unwrap();
+    click_run(&b).await;
     let cell = b
         .wait_for(
             r#"document.querySelector('#sql-result td')?.textContent"#,
@@ -275,6 +288,7 @@ async fn xss_payloads_stay_text_everywhere() {
         ))
         .await
         .unwrap();
+    click_run(&b).await;
     b.wait_for(r#"document.querySelectorAll('#sql-result td').length"#, 60)
         .await;
     let (xss, text) = visible(&b).await;
@@ -481,4 +495,220 @@ fn count_mermaid_sources(dir: &std::path::Path) -> usize {
         }
     }
     n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_sql_link_fills_the_console_but_runs_only_on_a_click() {
+    let site = demo_site();
+    let server = serve(site);
+    let base = format!("http://{}", server.addr);
+    let b = Browser::start().await;
+    b.client
+        .goto(&format!(
+            "{base}/sql/?db=nyc&sql=SELECT%20count(*)%20AS%20n%20FROM%20flights"
+        ))
+        .await
+        .unwrap();
+    let text = b
+        .wait_for(
+            "window.bake && document.getElementById('sql-text').value",
+            20,
+        )
+        .await;
+    assert_eq!(text, json!("SELECT count(*) AS n FROM flights"));
+    assert_eq!(
+        b.eval("return document.getElementById('sql-db').value;")
+            .await
+            .unwrap(),
+        json!("nyc")
+    );
+    // Give a query every chance to start on its own: none does, and nothing is fetched.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let shown = b
+        .eval("return [document.querySelectorAll('#sql-result td').length, document.getElementById('sql-stats').textContent];")
+        .await
+        .unwrap();
+    assert_eq!(shown[0], json!(0), "{shown}");
+    assert!(shown[1].as_str().unwrap().contains("click Run"), "{shown}");
+    let data = |server: &bake::serve::ServerHandle| {
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.contains("/_data/") || r.contains(".wasm"))
+            .count()
+    };
+    assert_eq!(data(&server), 0, "{:?}", server.requests());
+    click_run(&b).await;
+    let cell = b
+        .wait_for(
+            r#"document.querySelector('#sql-result td')?.textContent"#,
+            60,
+        )
+        .await;
+    assert_eq!(cell, json!("336776"));
+    assert!(data(&server) > 0);
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_stop_at_their_time_and_size_limits_and_the_page_goes_on() {
+    let site = demo_site();
+    let server = serve(site);
+    let base = format!("http://{}", server.addr);
+    let b = Browser::start().await;
+    b.client.goto(&format!("{base}/sql/")).await.unwrap();
+    b.wait_for("window.bake && 1", 10).await;
+    let endless =
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c";
+    let r = b
+        .eval(&format!(
+            "const t = performance.now(); try {{ await bake.sql('web', {}, null, {{budget: 1e6, timeLimit: 1500}}); return 'ran'; }} \
+             catch (e) {{ return [e.kind, e.message, performance.now() - t]; }}",
+            json!(endless)
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r[0], json!("time"), "{r}");
+    assert!(r[1].as_str().unwrap().contains("time limit"), "{r}");
+    let ms = r[2].as_f64().unwrap();
+    assert!((1500.0..15_000.0).contains(&ms), "stopped after {ms} ms");
+    for sql in ["SELECT randomblob(300000000)", "SELECT zeroblob(500000000)"] {
+        let r = b
+            .eval(&format!(
+                "try {{ await bake.sql('web', {}); return 'ran'; }} catch (e) {{ return [e.kind, e.message]; }}",
+                json!(sql)
+            ))
+            .await
+            .unwrap();
+        assert_eq!(r[0], json!("size"), "{sql}: {r}");
+        assert!(
+            r[1].as_str().unwrap().contains("size limit of 64 MB"),
+            "{sql}: {r}"
+        );
+    }
+    // The same Worker still answers.
+    let r = b
+        .eval("const r = await bake.sql('web', 'SELECT 6 * 7'); return r.rows[0][0];")
+        .await
+        .unwrap();
+    assert_eq!(r, json!(42));
+    // The console shows the limit's message and offers to raise it.
+    b.eval(r#"document.getElementById("sql-text").value = "SELECT zeroblob(500000000)"; document.getElementById("sql-run").click(); return 1;"#)
+        .await
+        .unwrap();
+    let err = b
+        .wait_for(r#"!document.getElementById("sql-error").hidden && document.getElementById("sql-error").textContent"#, 30)
+        .await;
+    let err = err.as_str().unwrap();
+    assert!(
+        err.contains("size limit") && err.contains("Run again with a 256 MB size limit"),
+        "{err}"
+    );
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_engine_start_is_retried_and_then_forgotten() {
+    let site = demo_site();
+    let server = serve(site);
+    let proxy = FaultProxy::start(server.addr);
+    let base = format!("http://{}", proxy.addr);
+    let b = Browser::start().await;
+    b.client.goto(&format!("{base}/")).await.unwrap();
+    b.wait_for("window.bake && 1", 10).await;
+    let meta = |name: &str| {
+        let b = b.client.clone();
+        let js = format!("return document.querySelector('meta[name=\"{name}\"]').content;");
+        async move {
+            b.execute(&js, vec![])
+                .await
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let (worker, glue, wasm, manifest) = (
+        meta("bake-worker").await,
+        meta("bake-search-js").await,
+        meta("bake-search-wasm").await,
+        meta("bake-manifest").await,
+    );
+    // The Worker script fails for longer than the retries (each try and its probe): the
+    // search fails with a clear message, and the next one starts afresh and works.
+    proxy.fail(&worker, 500, 8);
+    let r = b
+        .eval("try { await bake.search('cache'); return 'ran'; } catch (e) { return e.message; }")
+        .await
+        .unwrap();
+    let msg = r.as_str().unwrap();
+    assert!(
+        msg.contains("cannot start the query engine") && msg.contains("check the connection"),
+        "{msg}"
+    );
+    assert_eq!(proxy.injected().len(), 8, "{:?}", proxy.injected());
+
+    // Transient failures of every file a start needs: the first search still works.
+    proxy.fail(&worker, 503, 1);
+    proxy.fail(&glue, 500, 2);
+    proxy.fail(&wasm, 500, 2);
+    proxy.fail(&manifest, 502, 3);
+    let r = b
+        .eval("const r = await bake.search('cache'); return r.total;")
+        .await
+        .unwrap();
+    assert!(r.as_u64().unwrap() > 0, "{r}");
+    let injected = proxy.injected();
+    for (file, times) in [(&worker, 9), (&glue, 2), (&wasm, 2), (&manifest, 3)] {
+        assert_eq!(
+            injected
+                .iter()
+                .filter(|l| l.contains(file.as_str()))
+                .count(),
+            times,
+            "{file}: {injected:?}"
+        );
+    }
+
+    // A longer outage of the SQL module: the first call fails with a clear message, and the
+    // next one starts afresh and works, without a reload.
+    let sql_wasm = meta("bake-sql-wasm").await;
+    proxy.fail(&sql_wasm, 500, 4);
+    let r = b
+        .eval("try { await bake.sql('web', 'SELECT 1'); return 'ran'; } catch (e) { return e.message; }")
+        .await
+        .unwrap();
+    let msg = r.as_str().unwrap();
+    assert!(
+        msg.contains(&sql_wasm) && msg.contains("check the connection"),
+        "{msg}"
+    );
+    let r = b
+        .eval("const r = await bake.sql('web', 'SELECT 6 * 7'); return r.rows[0][0];")
+        .await
+        .unwrap();
+    assert_eq!(r, json!(42));
+    b.close().await;
+
+    // After a redeploy the manifest is gone (a fresh browser: nothing cached yet): the
+    // message says to reload, and the failure is not kept.
+    let b = Browser::start().await;
+    b.client.goto(&format!("{base}/")).await.unwrap();
+    b.wait_for("window.bake && 1", 10).await;
+    proxy.fail(&manifest, 404, 1);
+    let r = b
+        .eval("try { await bake.databases(); return 'ran'; } catch (e) { return e.message; }")
+        .await
+        .unwrap();
+    let msg = r.as_str().unwrap();
+    assert!(
+        msg.contains("the site was updated") && msg.contains("reload"),
+        "{msg}"
+    );
+    let r = b
+        .eval("const d = await bake.databases(); return d.length;")
+        .await
+        .unwrap();
+    assert!(r.as_u64().unwrap() >= 1, "{r}");
+    b.close().await;
 }
