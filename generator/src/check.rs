@@ -98,6 +98,12 @@ pub fn check(config: &Config) -> Result<CheckReport> {
         };
         config_queries.insert(q.name.clone(), (empty, q.description.clone()));
     }
+    if data_ok
+        && config.search.enabled
+        && let Err(e) = crate::search::check_tables(config, &databases)
+    {
+        report.problems.push(e);
+    }
     report.queries += content
         .pages
         .iter()

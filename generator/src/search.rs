@@ -15,6 +15,16 @@ use crate::queries::Databases;
 
 /// Documents for the data rows named in `[[search.tables]]`.
 pub fn row_documents(config: &Config, dbs: &Databases) -> Result<Vec<SearchDoc>> {
+    documents(config, dbs, false)
+}
+
+/// What [`row_documents`] would refuse in `[[search.tables]]`, without reading the rows
+/// (`bake check`).
+pub fn check_tables(config: &Config, dbs: &Databases) -> Result<()> {
+    documents(config, dbs, true).map(drop)
+}
+
+fn documents(config: &Config, dbs: &Databases, check_only: bool) -> Result<Vec<SearchDoc>> {
     let mut docs = Vec::new();
     for (i, st) in config.search.tables.iter().enumerate() {
         let about = |needle: &str, msg: String| {
@@ -78,6 +88,9 @@ pub fn row_documents(config: &Config, dbs: &Databases) -> Result<Vec<SearchDoc>>
             crate::data::quote_ident(&st.table)
         );
         let mut stmt = conn.prepare(&sql).map_err(|e| at(e.to_string()))?;
+        if check_only {
+            continue;
+        }
         let section = crate::slug::table_url(&st.database, &st.table);
         let mut rows = stmt.query([]).map_err(|e| at(e.to_string()))?;
         while let Some(row) = rows.next().map_err(|e| at(e.to_string()))? {

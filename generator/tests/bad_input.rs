@@ -1195,3 +1195,17 @@ impl Site {
         std::fs::remove_file(self.path(rel)).expect("remove");
     }
 }
+
+#[test]
+fn check_finds_a_search_table_it_cannot_link() {
+    let site = Site::new();
+    site.write("content/data/t.csv", "rowid,name\nx,one\ny,two\n");
+    site.append(
+        "bake.toml",
+        "\n[[search.tables]]\ndatabase = \"db\"\ntable = \"t\"\ntitle = \"name\"\n",
+    );
+    check_finds_one(
+        &site,
+        "bake.toml:8: table `db.t` has a column named `rowid`",
+    );
+}
