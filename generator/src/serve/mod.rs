@@ -260,9 +260,11 @@ async fn accept_loop(
     loop {
         // A slot first: beyond the cap, connections wait in the kernel's backlog.
         let slot = tokio::select! {
-            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            slot = slots.clone().acquire_owned() => slot,
             () = stopped(&mut stop) => break,
         };
+        // Only a closed semaphore fails, and this one is never closed.
+        let Ok(slot) = slot else { break };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = stopped(&mut stop) => break,
