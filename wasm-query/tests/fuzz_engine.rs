@@ -111,7 +111,9 @@ fn site(
     let mut i = 0usize;
     while at < data.len() {
         let len = sizes[i % sizes.len()].clamp(1, data.len() - at);
-        let url = format!("/_data/f.{i}.bin");
+        // Named as the generator names parts, with the hash the engine checks whole answers by.
+        let hash = blake3::hash(&data[at..at + len]).to_hex();
+        let url = format!("/_data/f.{i}.{}.bin", &hash[..16]);
         served.insert(url.clone(), data[at..at + len].to_vec());
         parts.push(Part {
             url,
@@ -243,8 +245,12 @@ fn engine_config() -> impl Strategy<Value = EngineConfig> {
         )
 }
 
+/// File bytes, part sizes, block size, hot range picks (per mille, blocks), whether a
+/// `.hot` sidecar holds the hot ranges' bytes.
+type Layout = (Vec<u8>, Vec<usize>, u32, Vec<(u64, u64)>, bool);
+
 /// A file of 1..20,000 bytes, part sizes, a block size and block-aligned hot ranges.
-fn layout() -> impl Strategy<Value = (Vec<u8>, Vec<usize>, u32, Vec<(u64, u64)>, bool)> {
+fn layout() -> impl Strategy<Value = Layout> {
     (
         1usize..20_000,
         prop::collection::vec(1usize..9000, 1..6),
@@ -349,6 +355,19 @@ fn fault() -> impl Strategy<Value = Fault> {
         Just(Fault::Compress),
         Just(Fault::ChangeEtag),
         Just(Fault::WrongTotal),
+        Just(Fault::WeakEtag),
+    ]
+}
+
+/// Faults that spoil bytes or answers but never the ETag (so `verify` can name the part).
+fn corrupting_fault() -> impl Strategy<Value = Fault> {
+    prop_oneof![
+        3 => Just(Fault::Corrupt),
+        1 => Just(Fault::Drop),
+        1 => Just(Fault::Status(503)),
+        1 => Just(Fault::IgnoreRange),
+        1 => (0usize..5000).prop_map(Fault::Truncate),
+        1 => Just(Fault::WeakEtag),
     ]
 }
 
@@ -406,6 +425,61 @@ proptest! {
         }
         run_reads(&mut engine, &s.data, &ops, true)?;
         assert_inside_parts(&s.manifest, &rec.log.borrow())?;
+    }
+
+    /// A host that flips bytes can make a ranged read return wrong bytes (a range carries no
+    /// hash); then `verify` must name a corrupt part, and once it has dropped every bad one,
+    /// reads are right again. With a cache large enough to keep everything it was given.
+    #[test]
+    fn corruption_is_named_by_verify(
+        (data, sizes, bs, _, _) in layout(),
+        queued in prop::collection::vec(prop::option::weighted(0.5, corrupting_fault()), 0..12),
+        ops in prop::collection::vec(read_op(), 1..20),
+    ) {
+        let s = site(data, &sizes, bs, vec![], false);
+        let faulty = Faulty::new(&s.host);
+        let n = queued.len();
+        for f in queued {
+            faulty.then(f.unwrap_or(Fault::IgnoreRange));
+        }
+        let cfg = EngineConfig { cache_bytes: 1 << 30, read_ahead_max_blocks: 8, retries: 1, backoff_ms: 1 };
+        let mut engine = Engine::new(&faulty, &s.manifest, cfg);
+        let size = s.data.len() as u64;
+        let mut wrong = false;
+        let mut next = 0u64;
+        let mut spans = Vec::new();
+        for op in &ops {
+            let (offset, len) = match *op {
+                ReadOp::At { permille, len } => (size * permille as u64 / 1000, len),
+                ReadOp::Next { len } => (next, len),
+                ReadOp::Beyond { offset, len } => (offset.max(size), len),
+            };
+            let mut buf = vec![0u8; len];
+            if engine.read("f", offset, &mut buf).is_ok() {
+                wrong |= buf != s.data[offset as usize..offset as usize + len];
+                spans.push((offset, len));
+            }
+            next = offset.saturating_add(len as u64).min(size);
+        }
+        // Use up the faults not yet served, so `verify` talks to the good host.
+        for _ in 0..n {
+            let _ = faulty.fetch(&Request { url: String::new(), range: None });
+        }
+        let mut named = 0;
+        loop {
+            match engine.verify("f") {
+                Ok(()) => break,
+                Err(EngineError::Corrupt { .. }) => named += 1,
+                Err(e) => return Err(TestCaseError::fail(format!("verify: {e}"))),
+            }
+            prop_assert!(named <= s.manifest.files["f"].parts.len(), "verify never settles");
+        }
+        prop_assert!(!wrong || named > 0, "wrong bytes were read but verify found nothing");
+        for (offset, len) in spans {
+            let mut buf = vec![0u8; len];
+            engine.read("f", offset, &mut buf).map_err(|e| TestCaseError::fail(format!("re-read: {e}")))?;
+            prop_assert!(buf == s.data[offset as usize..offset as usize + len], "wrong bytes after verify");
+        }
     }
 
     /// `parts_for` maps any in-bounds range onto the parts that tile it: pieces in order,
