@@ -1096,24 +1096,35 @@ fn a_source_that_is_a_folder() {
 fn a_truncated_gz_source() {
     use std::io::Write;
     let site = Site::new();
-    let mut csv = String::from("n,name\n");
+    let (mut csv, mut jsonl) = (String::from("n,name\n"), String::new());
     for i in 0..20_000 {
         csv.push_str(&format!("{i},name {i}\n"));
+        jsonl.push_str(&format!("{{\"n\": {i}, \"name\": \"name {i}\"}}\n"));
     }
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(csv.as_bytes()).expect("compress");
-    let bytes = gz.finish().expect("compress");
-    site.write("content/data/t.csv.gz", &bytes[..bytes.len() / 2]);
-    site.write(
-        "bake.toml",
-        BAKE_TOML.replace("data/t.csv", "data/t.csv.gz"),
-    );
+    let json = format!("[{}]", jsonl.trim_end().replace('\n', ",\n"));
     site.fs_remove("content/data/t.csv");
-    let e = site.fails(&[], "content/data/t.csv.gz", None);
-    assert!(
-        e.contains("gzip data is cut short or damaged") && !e.contains("fields"),
-        "{e}"
-    );
+    for (file, data) in [
+        ("t.csv.gz", csv),
+        ("t.jsonl.gz", jsonl),
+        ("t.json.gz", json),
+    ] {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(data.as_bytes()).expect("compress");
+        let bytes = gz.finish().expect("compress");
+        site.write(&format!("content/data/{file}"), &bytes[..bytes.len() / 2]);
+        site.write(
+            "bake.toml",
+            BAKE_TOML.replace("data/t.csv", &format!("data/{file}")),
+        );
+        let e = site.fails(&[], &format!("content/data/{file}"), None);
+        assert!(
+            e.contains("gzip data is cut short or damaged")
+                && !e.contains("fields")
+                && !e.contains("UTF-8"),
+            "{e}"
+        );
+        site.fs_remove(&format!("content/data/{file}"));
+    }
 }
 
 #[test]
@@ -1208,4 +1219,42 @@ fn check_finds_a_search_table_it_cannot_link() {
         &site,
         "bake.toml:8: table `db.t` has a column named `rowid`",
     );
+}
+
+#[test]
+fn a_search_table_without_rowid() {
+    let site = Site::new();
+    site.write(
+        "content/data/w.sql",
+        "CREATE TABLE kv(k TEXT PRIMARY KEY, name TEXT) WITHOUT ROWID;\nINSERT INTO kv VALUES ('a', 'one');\n",
+    );
+    site.append(
+        "bake.toml",
+        "\n[[search.tables]]\ndatabase = \"w\"\ntable = \"kv\"\ntitle = \"name\"\n",
+    );
+    let e = site.fails(&[], "bake.toml", Some(8));
+    assert!(e.contains("WITHOUT ROWID"), "{e}");
+}
+
+#[test]
+fn a_gz_cut_inside_a_character() {
+    use std::io::Write;
+    let site = Site::new();
+    // Rows of two-byte characters; the cut falls inside one of them or between rows.
+    let mut csv = String::from("n,name\n");
+    for i in 0..3000 {
+        csv.push_str(&format!("{i},{}\n", "é".repeat(40)));
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    gz.write_all(csv.as_bytes()).expect("compress");
+    let bytes = gz.finish().expect("compress");
+    for cut in [bytes.len() / 2, bytes.len() / 2 + 1, bytes.len() / 3] {
+        site.write("content/data/t.csv.gz", &bytes[..cut]);
+        site.write(
+            "bake.toml",
+            BAKE_TOML.replace("data/t.csv", "data/t.csv.gz"),
+        );
+        let e = site.fails(&[], "content/data/t.csv.gz", None);
+        assert!(e.contains("gzip data is cut short"), "cut at {cut}: {e}");
+    }
 }

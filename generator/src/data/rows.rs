@@ -94,14 +94,9 @@ impl RowSource {
     }
 
     /// The error for a failed read: a `.gz` that ends early or is damaged says so, instead of
-    /// blaming the rows.
-    fn read_error(&self, e: &std::io::Error, line: Option<usize>) -> Error {
-        let (msg, hint) = if e.kind() == std::io::ErrorKind::IsADirectory {
-            (
-                "is a folder, not a data file".to_string(),
-                "point `source` at a .csv, .tsv, .json or .jsonl file (optionally .gz)",
-            )
-        } else if self.gz {
+    /// blaming the rows (no line: where the data stops says nothing about what to fix).
+    fn read_error(&self, e: &std::io::Error) -> Error {
+        let (msg, hint) = if self.gz {
             (
                 format!("the gzip data is cut short or damaged ({e})"),
                 "the file looks truncated or corrupt: compress the data again (`gzip -k FILE`); `gzip -t FILE` tests a .gz file",
@@ -112,29 +107,7 @@ impl RowSource {
                 "check that the file is readable and complete",
             )
         };
-        match line {
-            Some(l) => Error::at(&self.display, l, msg),
-            None => Error::in_file(&self.display, msg),
-        }
-        .hint(hint)
-    }
-
-    /// For a `.gz` source, why its gzip data is broken, if it is. A cut-off file ends in the
-    /// middle of a row, so the row is what fails first; decoding the rest shows the cause.
-    fn gz_damage(&self) -> Option<std::io::Error> {
-        if !self.gz {
-            return None;
-        }
-        let mut reader = self.reader(false).ok()?;
-        std::io::copy(&mut reader, &mut std::io::sink()).err()
-    }
-
-    /// `e`, unless the source is a damaged `.gz`: then that, as the real cause.
-    fn or_damage(&self, e: Error) -> Error {
-        match self.gz_damage() {
-            Some(io) => self.read_error(&io, None),
-            None => e,
-        }
+        Error::in_file(&self.display, msg).hint(hint)
     }
 
     fn reader(&self, progress: bool) -> Result<Box<dyn Read>> {
@@ -333,13 +306,10 @@ impl RowSource {
     }
 
     fn csv_error(&self, e: csv::Error) -> Error {
-        let line = e.position().map(|p| p.line() as usize);
         if let csv::ErrorKind::Io(io) = e.kind() {
-            return self.read_error(io, line);
+            return self.read_error(io);
         }
-        if let Some(io) = self.gz_damage() {
-            return self.read_error(&io, None);
-        }
+        let line = e.position().map(|p| p.line() as usize);
         let msg = match e.kind() {
             csv::ErrorKind::UnequalLengths {
                 expected_len, len, ..
@@ -361,7 +331,7 @@ impl RowSource {
         let mut bytes = Vec::new();
         self.reader(true)?
             .read_to_end(&mut bytes)
-            .map_err(|e| self.read_error(&e, None))?;
+            .map_err(|e| self.read_error(&e))?;
         let text = String::from_utf8(bytes).map_err(|e| {
             let line = line_of_bytes(e.as_bytes(), e.utf8_error().valid_up_to());
             Error::at(&self.display, line, "the file is not valid UTF-8")
@@ -418,21 +388,17 @@ impl RowSource {
         let reader = BufReader::new(self.reader(progress)?);
         for (i, line) in reader.split(b'\n').enumerate() {
             let n = i + 1;
-            let line = line.map_err(|e| self.read_error(&e, Some(n)))?;
+            let line = line.map_err(|e| self.read_error(&e))?;
             let line = String::from_utf8(line).map_err(|_| {
-                self.or_damage(
-                    Error::at(&self.display, n, "this line is not valid UTF-8")
-                        .hint("JSON Lines files must be UTF-8"),
-                )
+                Error::at(&self.display, n, "this line is not valid UTF-8")
+                    .hint("JSON Lines files must be UTF-8")
             })?;
             if line.trim().is_empty() {
                 continue;
             }
             let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| {
-                self.or_damage(
-                    Error::at(&self.display, n, format!("invalid JSON: {e}"))
-                        .hint("each line must be one JSON object"),
-                )
+                Error::at(&self.display, n, format!("invalid JSON: {e}"))
+                    .hint("each line must be one JSON object")
             })?;
             match v {
                 serde_json::Value::Object(mut o) => {
