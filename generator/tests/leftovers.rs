@@ -123,11 +123,19 @@ fn force_replaces_a_folder_bake_did_not_write_and_empty_ones_need_no_force() {
     assert!(!refused.status.success());
     assert!(site.path().join("precious/thesis.txt").is_file());
     let empty = bake(&["--out", "empty"]);
-    assert!(empty.status.success(), "{}", String::from_utf8_lossy(&empty.stderr));
+    assert!(
+        empty.status.success(),
+        "{}",
+        String::from_utf8_lossy(&empty.stderr)
+    );
     // A folder bake wrote is bake's to replace.
     assert!(bake(&["--out", "empty"]).status.success());
     let forced = bake(&["--out", "precious", "--force"]);
-    assert!(forced.status.success(), "{}", String::from_utf8_lossy(&forced.stderr));
+    assert!(
+        forced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&forced.stderr)
+    );
     assert!(!site.path().join("precious/thesis.txt").exists());
     assert!(site.path().join("precious/index.html").is_file());
 }
