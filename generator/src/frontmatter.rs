@@ -160,30 +160,46 @@ pub fn parse_as<'a, T: serde::de::DeserializeOwned>(
     known: &str,
 ) -> Result<(T, &'a str)> {
     let (value, raw, body, _) = split(path, text)?;
-    let fields: T = serde_json::from_value(value).map_err(|e| {
-        let msg = e.to_string();
-        let key = msg.split('`').nth(1).unwrap_or("");
-        let line = if key.is_empty() {
-            1
-        } else {
-            find_key_line(raw, key)
-        };
-        Error::at(path, line + 1, format!("front matter: {msg}")).hint(known.to_string())
-    })?;
+    let fields: T = from_value(path, raw, value, known)?;
     Ok((fields, body))
+}
+
+/// Reads the parsed front matter `value` into `T`; an error is placed at the line of the key
+/// it is about: the field that had the wrong type (serde_path_to_error knows which), or the
+/// unknown key the message names.
+fn from_value<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    raw: &str,
+    value: serde_json::Value,
+    hint: &str,
+) -> Result<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let msg = e.inner().to_string();
+        let field = e.path().iter().rev().find_map(|s| match s {
+            serde_path_to_error::Segment::Map { key } => Some(key.as_str()),
+            _ => None,
+        });
+        let unknown = msg
+            .starts_with("unknown field")
+            .then(|| msg.split('`').nth(1))
+            .flatten();
+        let line = match unknown.or(field) {
+            Some(key) if !key.is_empty() => find_key_line(raw, key),
+            _ => 1,
+        };
+        Error::at(path, line + 1, format!("front matter: {msg}")).hint(hint.to_string())
+    })
 }
 
 /// Splits and parses front matter. A file without front matter gets empty front matter.
 pub fn parse<'a>(path: &Path, text: &'a str) -> Result<Parsed<'a>> {
     let (value, raw, body, body_line) = split(path, text)?;
-    let front: FrontMatter = serde_json::from_value(value).map_err(|e| {
-        let msg = e.to_string();
-        let key = msg.split('`').nth(1).unwrap_or("");
-        let line = if key.is_empty() { 1 } else { find_key_line(raw, key) };
-        Error::at(path, line + 1, format!("front matter: {msg}")).hint(
-            "known keys: title, date, description, tags, draft, weight, template, sort_by, queries, extra (put your own keys under extra)",
-        )
-    })?;
+    let front: FrontMatter = from_value(
+        path,
+        raw,
+        value,
+        "known keys: title, date, description, tags, draft, weight, template, sort_by, queries, extra (put your own keys under extra)",
+    )?;
     if let Some(date) = &front.date
         && let Err(why) = check_date(date)
     {
@@ -303,6 +319,16 @@ mod tests {
         assert!(e.to_string().contains("never closed"), "{e}");
         let e = parse(Path::new("a.md"), "+++\nweight = \"heavy\"\n+++\n").unwrap_err();
         assert_eq!(e.line, Some(2), "{e}");
+        // A type error is placed at its key, not at the first line of the front matter.
+        let text = "+++\ntitle = \"T\"\ndescription = \"d\"\nweight = \"heavy\"\n+++\n";
+        let e = parse(Path::new("a.md"), text).unwrap_err();
+        assert_eq!(e.line, Some(4), "{e}");
+        let text = "---\ntitle: T\ntags: [a, b]\ndraft: maybe\n---\n";
+        let e = parse(Path::new("a.md"), text).unwrap_err();
+        assert_eq!(e.line, Some(4), "{e}");
+        let text = "+++\ntitle = \"T\"\n[queries.q]\ndatabase = \"db\"\nsql = 5\n+++\n";
+        let e = parse(Path::new("a.md"), text).unwrap_err();
+        assert_eq!(e.line, Some(5), "{e}");
     }
 
     #[test]
