@@ -281,7 +281,7 @@ pub(crate) fn check_tags(config: &Config, pages: &[Page]) -> Vec<Error> {
             }
             match by_slug.get(&slug) {
                 Some((key, first, page)) if *key != crate::slug::tag_key(t) => {
-                    let mut e = at().hint("rename one of the two tags, e.g. `cpp` for `C++`");
+                    let mut e = at().hint("rename one of the two tags so their letters and digits differ (tag URLs keep only those), e.g. `cpp` for `C++`");
                     e.message = format!(
                         "the tag `{t}` would share the page /tags/{slug}/ with the tag `{first}` of {}",
                         page.display.display()
