@@ -248,8 +248,22 @@ impl Databases {
     }
 }
 
+/// What stays as it is in the path of an SQLite URI: RFC 3986 unreserved characters and `/`.
+const URI_PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// A read-only SQLite URI for `path`; percent-encoded, or a `#`, `?` or `%` in the project's
+/// path would cut the file name short.
 fn uri(path: &Path) -> String {
-    format!("file:{}?mode=ro&immutable=1", path.display())
+    let bytes = path.as_os_str().as_encoded_bytes();
+    format!(
+        "file:{}?mode=ro&immutable=1",
+        percent_encoding::percent_encode(bytes, URI_PATH)
+    )
 }
 
 fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
@@ -357,9 +371,12 @@ mod tests {
 
     #[test]
     fn runs_across_attached_databases_and_escapes() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = dir.path().join("a.sqlite");
-        let b = dir.path().join("b.sqlite");
+        let tmp = tempfile::tempdir().unwrap();
+        // A project path may hold characters that mean something in a URI.
+        let dir = tmp.path().join("my #1 site? 100% ok");
+        std::fs::create_dir(&dir).unwrap();
+        let a = dir.join("a.sqlite");
+        let b = dir.join("b.sqlite");
         Connection::open(&a)
             .unwrap()
             .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES ('<b>'), (NULL), (2.5);")

@@ -24,6 +24,9 @@ const BASE: &[(&str, &str)] = &[
     ("content/data/t.csv", "n,name\n1,one\n2,two\n"),
 ];
 
+/// Folder name of the project in each case's temporary folder.
+const PROJECT: &str = "my #1 site? 100% 'ok'";
+
 /// `case.toml`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -154,7 +157,8 @@ fn run_case(dir: &Path) -> Result<(), String> {
     let case: Case = toml::from_str(&text).map_err(|e| format!("case.toml: {e}"))?;
     assert!(!case.about.is_empty());
     let outer = tempfile::tempdir().expect("temp dir");
-    let project = outer.path().join("project");
+    // The project's own path holds characters that mean something in URIs and shells.
+    let project = outer.path().join(PROJECT);
     for (rel, body) in BASE {
         let p = project.join(rel);
         std::fs::create_dir_all(p.parent().expect("parent")).expect("create folder");
@@ -199,7 +203,7 @@ fn run_case(dir: &Path) -> Result<(), String> {
     let beside: Vec<_> = std::fs::read_dir(outer.path())
         .expect("list")
         .map(|e| e.expect("entry").file_name())
-        .filter(|n| n != "project")
+        .filter(|n| n != PROJECT)
         .collect();
     if !beside.is_empty() {
         return Err(format!("wrote beside the project: {beside:?}\n{said}"));
