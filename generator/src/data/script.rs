@@ -58,7 +58,9 @@ fn statements(text: &str) -> Vec<(usize, String)> {
         }
         chunk.push_str(line);
         chunk.push('\n');
-        if is_complete(&chunk) {
+        // A statement can only end at a `;`: asking SQLite at every line would rescan the
+        // whole chunk each time, quadratic in a long multi-line statement.
+        if line.contains(';') && is_complete(&chunk) {
             out.push((start, std::mem::take(&mut chunk)));
         }
     }
