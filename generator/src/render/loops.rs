@@ -10,11 +10,69 @@ use tera::ast::{Expr, ExprVal, Node};
 
 use crate::error::{Error, Result};
 
+/// Fails on an `{% extends %}` of a template that does not exist, or a chain of them that
+/// comes back to where it started; `parents` maps each template to the one it extends.
+pub fn check_extends(
+    parents: &BTreeMap<String, Option<String>>,
+    sources: &BTreeMap<String, (PathBuf, String)>,
+) -> Result<()> {
+    for (name, parent) in parents {
+        let Some(parent) = parent else { continue };
+        let at = |file: &str, target: &str| {
+            let (display, src) = &sources[file];
+            let line = src
+                .lines()
+                .position(|l| l.contains("extends") && l.contains(target))
+                .map_or(1, |i| i + 1);
+            (display.clone(), line)
+        };
+        if !parents.contains_key(parent) {
+            let (display, line) = at(name, parent);
+            return Err(Error::at(
+                display,
+                line,
+                format!("`{name}` extends `{parent}`, which does not exist"),
+            )
+            .hint(format!(
+                "the templates are: {}",
+                parents.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let mut chain = vec![name.clone()];
+        let mut at_name = parent.clone();
+        while let Some(next) = parents.get(&at_name) {
+            chain.push(at_name.clone());
+            if at_name == *name {
+                let (display, line) = at(name, parent);
+                return Err(Error::at(
+                    display,
+                    line,
+                    format!(
+                        "templates extend each other in a loop: {}",
+                        chain.join(" → ")
+                    ),
+                )
+                .hint("a template must not extend itself, directly or through others"));
+            }
+            match next {
+                Some(n) if chain.len() <= parents.len() => at_name = n.clone(),
+                _ => break,
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Something that renders: a whole template, or one macro of a template file.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Unit {
     Template(String),
-    Macro { file: String, name: String },
+    Macro {
+        file: String,
+        name: String,
+    },
+    /// An `{% include %}` without `ignore missing`: one of these must exist.
+    AnyOf(Vec<String>),
 }
 
 /// A call from one unit to another; `guarded` when it sits inside `{% if %}` or `{% for %}`,
@@ -64,6 +122,29 @@ pub fn check(tera: &tera::Tera, sources: &BTreeMap<String, (PathBuf, String)>) -
             );
         }
     }
+    for (unit, calls) in &graph {
+        for call in calls {
+            if let Unit::AnyOf(names) = &call.to
+                && !names.iter().any(|n| sources.contains_key(n))
+            {
+                let file = match unit {
+                    Unit::Template(f) | Unit::Macro { file: f, .. } => f,
+                    Unit::AnyOf(_) => continue,
+                };
+                let (display, src) = &sources[file];
+                let line = src
+                    .lines()
+                    .position(|l| l.contains(&call.needle))
+                    .map_or(1, |i| i + 1);
+                return Err(Error::at(
+                    display,
+                    line,
+                    format!("`{file}` includes `{}`, which does not exist", names.join("` or `")),
+                )
+                .hint("create that template, fix its name, or write `{% include \"…\" ignore missing %}`"));
+            }
+        }
+    }
     for start in graph.keys() {
         let mut path = Vec::new();
         if let Some(cycle) = find_cycle(&graph, start, start, &mut path, &mut BTreeSet::new()) {
@@ -83,7 +164,11 @@ fn find_cycle(
     seen: &mut BTreeSet<Unit>,
 ) -> Option<Vec<(Unit, Call)>> {
     for call in graph.get(at).into_iter().flatten() {
-        let endless = matches!(call.to, Unit::Template(_)) || !call.guarded;
+        let endless = match call.to {
+            Unit::Template(_) => true,
+            Unit::Macro { .. } => !call.guarded,
+            Unit::AnyOf(_) => false,
+        };
         if !endless {
             continue;
         }
@@ -104,12 +189,13 @@ fn find_cycle(
 fn describe(cycle: &[(Unit, Call)], sources: &BTreeMap<String, (PathBuf, String)>) -> Error {
     let (from, call) = &cycle[0];
     let file = match from {
-        Unit::Template(f) | Unit::Macro { file: f, .. } => f,
+        Unit::Template(f) | Unit::Macro { file: f, .. } => f.clone(),
+        Unit::AnyOf(names) => names.join(", "),
     };
     let (display, src) = sources
-        .get(file)
+        .get(&file)
         .cloned()
-        .unwrap_or_else(|| (PathBuf::from(file), String::new()));
+        .unwrap_or_else(|| (PathBuf::from(&file), String::new()));
     let line = src
         .lines()
         .position(|l| l.contains(&call.needle))
@@ -118,6 +204,7 @@ fn describe(cycle: &[(Unit, Call)], sources: &BTreeMap<String, (PathBuf, String)
     let name = |u: &Unit| match u {
         Unit::Template(t) => t.clone(),
         Unit::Macro { file, name } => format!("macro {name} ({file})"),
+        Unit::AnyOf(names) => names.join(" or "),
     };
     let chain: Vec<String> = cycle
         .iter()
@@ -150,7 +237,14 @@ fn describe(cycle: &[(Unit, Call)], sources: &BTreeMap<String, (PathBuf, String)
 fn walk(nodes: &[Node], guarded: bool, resolve: &dyn Fn(&str) -> String, out: &mut Vec<Call>) {
     for node in nodes {
         match node {
-            Node::Include(_, names, _) => {
+            Node::Include(_, names, ignore_missing) => {
+                if !ignore_missing {
+                    out.push(Call {
+                        to: Unit::AnyOf(names.clone()),
+                        guarded,
+                        needle: format!("\"{}\"", names.first().cloned().unwrap_or_default()),
+                    });
+                }
                 for n in names {
                     out.push(Call {
                         to: Unit::Template(n.clone()),
@@ -288,6 +382,52 @@ mod tests {
         ])
         .unwrap_err();
         assert!(e.message.contains("macro a"), "{e}");
+    }
+
+    fn parents(files: &[(&str, &str)]) -> Result<()> {
+        let sources: BTreeMap<String, (PathBuf, String)> = files
+            .iter()
+            .map(|(n, s)| {
+                (
+                    n.to_string(),
+                    (PathBuf::from(format!("templates/{n}")), s.to_string()),
+                )
+            })
+            .collect();
+        let parents = files
+            .iter()
+            .map(|(n, s)| {
+                (
+                    n.to_string(),
+                    tera::Template::new(n, None, s).unwrap().parent,
+                )
+            })
+            .collect();
+        check_extends(&parents, &sources)
+    }
+
+    #[test]
+    fn extends_loops_and_missing_templates_are_found() {
+        let e = parents(&[
+            ("a.html", "{% extends \"b.html\" %}"),
+            ("b.html", "{% extends \"a.html\" %}"),
+        ])
+        .unwrap_err();
+        assert!(e.message.contains("a.html → b.html → a.html"), "{e}");
+        let e = parents(&[("a.html", "{% extends \"nope.html\" %}")]).unwrap_err();
+        assert_eq!(e.line, Some(1), "{e}");
+        assert!(
+            e.message.contains("`nope.html`, which does not exist"),
+            "{e}"
+        );
+        parents(&[("a.html", "{% extends \"b.html\" %}"), ("b.html", "B")]).unwrap();
+        let e = run(&[("a.html", "x\n{% include \"gone.html\" %}")]).unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(
+            e.message.contains("`gone.html`, which does not exist"),
+            "{e}"
+        );
+        run(&[("a.html", "{% include \"gone.html\" ignore missing %}")]).unwrap();
     }
 
     #[test]

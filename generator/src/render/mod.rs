@@ -64,8 +64,9 @@ impl Renderer {
             }
         }
         // Parse each template alone first so a syntax error names its own file and line.
+        let mut parents = BTreeMap::new();
         for (name, (display, src)) in &sources {
-            tera::Template::new(name, None, src).map_err(|e| {
+            let t = tera::Template::new(name, None, src).map_err(|e| {
                 let text = error_chain(&e);
                 Error::at(
                     display,
@@ -74,7 +75,9 @@ impl Renderer {
                 )
                 .hint("see the tera documentation for template syntax")
             })?;
+            parents.insert(name.clone(), t.parent);
         }
+        loops::check_extends(&parents, &sources)?;
         let mut tera = Tera::default();
         tera.autoescape_on(vec![".html"]);
         tera.add_raw_templates(sources.iter().map(|(n, (_, s))| (n.clone(), s.clone())))
