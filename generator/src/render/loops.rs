@@ -336,8 +336,9 @@ fn expr(e: &Expr, guarded: bool, resolve: &dyn Fn(&str) -> String, out: &mut Vec
 mod tests {
     use super::*;
 
-    fn run(files: &[(&str, &str)]) -> Result<()> {
-        let sources: BTreeMap<String, (PathBuf, String)> = files
+    /// Template name → (file shown in messages, source), as `Renderer` keeps them.
+    fn sources(files: &[(&str, &str)]) -> BTreeMap<String, (PathBuf, String)> {
+        files
             .iter()
             .map(|(n, s)| {
                 (
@@ -345,7 +346,11 @@ mod tests {
                     (PathBuf::from(format!("templates/{n}")), s.to_string()),
                 )
             })
-            .collect();
+            .collect()
+    }
+
+    fn run(files: &[(&str, &str)]) -> Result<()> {
+        let sources = sources(files);
         let mut tera = tera::Tera::default();
         tera.add_raw_templates(files.iter().map(|(n, s)| (n.to_string(), s.to_string())))
             .unwrap();
@@ -385,15 +390,7 @@ mod tests {
     }
 
     fn parents(files: &[(&str, &str)]) -> Result<()> {
-        let sources: BTreeMap<String, (PathBuf, String)> = files
-            .iter()
-            .map(|(n, s)| {
-                (
-                    n.to_string(),
-                    (PathBuf::from(format!("templates/{n}")), s.to_string()),
-                )
-            })
-            .collect();
+        let sources = sources(files);
         let parents = files
             .iter()
             .map(|(n, s)| {
