@@ -1,0 +1,7 @@
+//! bake-tests' end-to-end tests, in one test binary: linking `bake`, `wasm-query` and
+//! fantoccini is most of what a test binary costs to build, and the demo site that every
+//! module reads (`bake_tests::demo_site`) is built once per process. Add a module here
+//! rather than a new file in `tests/tests/`, which would be a binary of its own.
+
+mod browser;
+mod gallery;
