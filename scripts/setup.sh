@@ -27,10 +27,46 @@ ensure_build_tools() {
   fi
 }
 
+# scripts/test formats and lints with rustfmt and clippy (rustup's default profile has both).
+ensure_lint_tools() {
+  if command -v rustup >/dev/null; then
+    local have
+    have="$(rustup component list --installed 2>/dev/null || true)"
+    for c in rustfmt clippy; do
+      if ! grep -q "^$c" <<<"$have"; then
+        echo "bake: adding the $c component" >&2
+        rustup component add "$c"
+      fi
+    done
+  fi
+}
+
 # End-to-end tests drive Debian's Chromium through chromedriver.
 ensure_browser() {
   if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
     echo "bake: installing chromium and chromium-driver" >&2
     apt_install chromium chromium-driver
+  fi
+}
+
+# ensure_browser in the background, so the download and unpacking overlap with compiling
+# (clang, from ensure_build_tools, must be installed before: apt has one lock). Its output
+# goes to a file, shown if it fails; wait_browser_install waits for it and fails with it.
+start_browser_install() {
+  BAKE_BROWSER_LOG="$(mktemp)"
+  ensure_browser >"$BAKE_BROWSER_LOG" 2>&1 &
+  BAKE_BROWSER_PID=$!
+}
+
+wait_browser_install() {
+  [ -n "${BAKE_BROWSER_PID:-}" ] || return 0
+  local pid=$BAKE_BROWSER_PID status=0
+  BAKE_BROWSER_PID=""
+  wait "$pid" || status=$?
+  cat "$BAKE_BROWSER_LOG" >&2
+  rm -f "$BAKE_BROWSER_LOG"
+  if [ "$status" != 0 ]; then
+    echo "bake: installing chromium and chromium-driver failed (exit $status)" >&2
+    return "$status"
   fi
 }
