@@ -1,15 +1,18 @@
 //! Builds the browser modules from `wasm-query` (same commit, always) and embeds them.
 //!
-//! For each module — `bake-search` (search only) and `bake-sql` (search + SQL) — this runs
-//! `cargo build -p wasm-query --target wasm32-unknown-unknown --profile wasm-release` in its
-//! own target folder (shared by every outer build, so debug, release, test and clippy builds
-//! reuse it), then wasm-bindgen (as a library, `--target web`), and writes
-//! `$OUT_DIR/wasm_modules.rs`: every generated file of every module as `include_bytes!`.
+//! For each module — `bake-search` (tantivy only) and `bake-sql` (SQLite only: a SQL page
+//! loads the search module only when the visitor searches) — this runs `cargo build -p
+//! wasm-query --no-default-features --features <its feature> --target wasm32-unknown-unknown
+//! --profile wasm-release` in its own target folder (shared by every outer build, so debug,
+//! release, test and clippy builds reuse it), then wasm-bindgen (as a library, `--target
+//! web`), and writes `$OUT_DIR/wasm_modules.rs`: every generated file of every module as
+//! `include_bytes!`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const MODULES: &[(&str, &str)] = &[("bake-search", ""), ("bake-sql", "sql")];
+/// (module, the one wasm-query feature it is built with).
+const MODULES: &[(&str, &str)] = &[("bake-search", "search"), ("bake-sql", "sql")];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -86,10 +89,8 @@ fn build_module(cargo: &str, root: &Path, target_dir: &Path, features: &str) {
             "wasm-release",
         ])
         .arg("--target-dir")
-        .arg(target_dir);
-    if !features.is_empty() {
-        cmd.args(["--features", features]);
-    }
+        .arg(target_dir)
+        .args(["--no-default-features", "--features", features]);
     if std::env::var_os("CARGO_NET_OFFLINE").is_some() {
         cmd.arg("--offline");
     }

@@ -45,3 +45,61 @@ pub const STATIC: &[(&str, &[u8])] = &[
 // The browser modules, built from wasm-query by build.rs: `WASM_MODULES`, each a list of
 // (path, bytes) as wasm-bindgen wrote them (glue JS, `_bg.wasm`, any snippet files).
 include!(concat!(env!("OUT_DIR"), "/wasm_modules.rs"));
+
+#[cfg(test)]
+mod module_size {
+    use std::io::Write;
+
+    use super::{STATIC, WASM_MODULES};
+
+    /// A page that searches: issue 10 asked for 300 KB; tantivy's postings decoders, the
+    /// `regex` crate it always links (its facet formatting) and its fast-field code keep the
+    /// module near 590 KB (see docs/browser.md), so this only stops it from growing.
+    const SEARCH_LIMIT_KB: usize = 610;
+    /// A SQL page (SQL console, table pages): issue 10's target.
+    const SQL_LIMIT_KB: usize = 500;
+
+    fn gzip(bytes: &[u8]) -> usize {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(bytes).unwrap();
+        gz.finish().unwrap().len()
+    }
+
+    /// The code a page downloads to run one engine, gzip -9: the page client, the Worker
+    /// script and the module's glue and wasm.
+    fn page_code(module: &str) -> (usize, usize) {
+        let client = ["bake.js", "bake-worker.js"].map(|name| {
+            STATIC
+                .iter()
+                .find(|(n, _)| *n == name)
+                .unwrap_or_else(|| panic!("{name} is a static file"))
+                .1
+        });
+        let files = WASM_MODULES
+            .iter()
+            .find(|(m, _)| *m == module)
+            .unwrap_or_else(|| panic!("module {module} is built"))
+            .1;
+        let all = client
+            .into_iter()
+            .chain(files.iter().map(|(_, bytes)| *bytes));
+        all.fold((0, 0), |(raw, gz), bytes| {
+            (raw + bytes.len(), gz + gzip(bytes))
+        })
+    }
+
+    /// A page that searches loads only `bake-search`; a SQL page only `bake-sql` (and
+    /// `bake-search` too once the visitor searches). The limits are the sizes reached in
+    /// issue 10 plus a little room: a change that grows a module past them must say why.
+    #[test]
+    fn each_page_kind_downloads_at_most_its_code_budget() {
+        for (module, limit_kb) in [("bake-search", SEARCH_LIMIT_KB), ("bake-sql", SQL_LIMIT_KB)] {
+            let (raw, gz) = page_code(module);
+            eprintln!("{module}: {raw} bytes raw, {gz} bytes gzip -9");
+            assert!(
+                gz <= limit_kb * 1000,
+                "{module}: {gz} bytes gzip -9 of code, over its {limit_kb} KB budget"
+            );
+        }
+    }
+}

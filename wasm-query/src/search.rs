@@ -27,13 +27,15 @@ use crate::manifest::Manifest;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod build;
 mod directory;
+pub mod tokenizer;
 
 pub use directory::PackDirectory;
 
 /// Block size of the search pack in the manifest (one cache block of the range engine).
 pub const PACK_BLOCK_SIZE: u32 = 16 * 1024;
-/// Tokenizer of every text field: tantivy's `en_stem` (simple tokenizer, long tokens removed,
-/// lower-casing, English Snowball stemming; no stopword removal).
+/// Tokenizer of every text field: the pipeline of tantivy's `en_stem` (simple tokenizer, long
+/// tokens removed, lower-casing, English Snowball stemming; no stopword removal), registered
+/// under this name by [`tokenizer::register`] on every index bake creates or opens.
 pub const TOKENIZER: &str = "en_stem";
 
 /// Most hits one call returns; a larger `limit` is reduced to it.
@@ -242,6 +244,7 @@ impl SearchSession {
         directory: Option<PackDirectory>,
     ) -> Result<SearchSession, String> {
         let fields = Fields::of(&index.schema())?;
+        tokenizer::register(&index);
         Ok(SearchSession {
             index,
             reader,

@@ -82,6 +82,7 @@ pub fn build_index(docs: &[SearchDoc]) -> Result<PackedIndex, String> {
         .settings(settings)
         .open_or_create(ram.clone())
         .map_err(err)?;
+    super::tokenizer::register(&index);
     let field = |name: &str| schema.get_field(name).expect("field in schema");
     let (kind, title, headings, body, url, section, tags) = (
         field("kind"),
@@ -269,5 +270,7 @@ pub fn unpack(pack: &[u8], entries: &BTreeMap<String, PackEntry>) -> tantivy::Re
         };
         dir.atomic_write(Path::new(name), bytes)?;
     }
-    Index::open(dir)
+    let index = Index::open(dir)?;
+    super::tokenizer::register(&index);
+    Ok(index)
 }

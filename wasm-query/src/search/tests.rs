@@ -692,3 +692,74 @@ fn corrupted_bytes_are_blamed_on_the_host() {
         ram_session().search("w123x w321x", &opts()).unwrap()
     );
 }
+
+/// Text with stems, punctuation, case, non-ASCII letters and over-long tokens.
+const TOKENIZER_SAMPLE: &str = "Caching keeps copies: CDNs cached responses; stale-while-revalidate re-validation. Running runners ran generously \"quoted\" HTTP/2 TCP_NODELAY naïve Café Straße ÉCOLE 3.14 don't Anthropic's a_b_c 日本語 ЧЕЛОВЕК connections agreement fruitlessly pneumonoultramicroscopicsilicovolcanoconiosis-x xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx y";
+
+/// `position:text:from-to` of every token the analyzer gives for `text`.
+fn token_list(mut analyzer: tantivy::tokenizer::TextAnalyzer, text: &str) -> Vec<String> {
+    let mut stream = analyzer.token_stream(text);
+    let mut out = Vec::new();
+    while stream.advance() {
+        let t = stream.token();
+        out.push(format!(
+            "{}:{}:{}-{}",
+            t.position, t.text, t.offset_from, t.offset_to
+        ));
+    }
+    out
+}
+
+#[test]
+fn the_tokenizer_is_tantivys_en_stem() {
+    // Recorded with tantivy 0.27's built-in `en_stem` (feature `stemmer`), which bake used
+    // before it registered its own English-only copy: indexes built then still match.
+    let expected = [
+        "0:cach:0-7 1:keep:8-13 2:copi:14-20 3:cdns:22-26 4:cach:27-33 5:respons:34-43 ",
+        "6:stale:45-50 7:while:51-56 8:revalid:57-67 9:re:68-70 10:valid:71-81 ",
+        "11:run:83-90 12:runner:91-98 13:ran:99-102 14:generous:103-113 15:quot:115-121 ",
+        "16:http:123-127 17:2:128-129 18:tcp:130-133 19:nodelay:134-141 20:naïv:142-148 ",
+        "21:café:149-154 22:straße:155-162 23:école:163-169 24:3:170-171 25:14:172-174 ",
+        "26:don:175-178 27:t:179-180 28:anthrop:181-190 29:s:191-192 30:a:193-194 ",
+        "31:b:195-196 32:c:197-198 33:日本語:199-208 34:человек:209-223 35:connect:224-235 ",
+        "36:agreement:236-245 37:fruitless:246-257 39:x:304-305 41:y:347-348",
+    ]
+    .concat();
+    assert_eq!(
+        token_list(tokenizer::analyzer(), TOKENIZER_SAMPLE).join(" "),
+        expected
+    );
+}
+
+#[test]
+fn generator_and_browser_tokenize_alike() {
+    let p = build_index(&[page("Sample", "/", &[], "", TOKENIZER_SAMPLE)]).unwrap();
+    // The terms the generator's index holds for the body…
+    let index = unpack(&p.pack, &p.entries).unwrap();
+    let body = index.schema().get_field("body").unwrap();
+    let searcher = index.reader().unwrap().searcher();
+    let inverted = searcher.segment_reader(0).inverted_index(body).unwrap();
+    let mut stream = inverted.terms().stream().unwrap();
+    let mut indexed = Vec::new();
+    while stream.advance() {
+        indexed.push(String::from_utf8(stream.key().to_vec()).unwrap());
+    }
+    // …are exactly the tokens the browser's session makes of the same text, opened over the
+    // pack as the Worker opens it.
+    let (dir, m) = site(&p, Hot::Sidecar);
+    let session = SearchSession::open(engine_over(DirFetch::new(dir.path()), &m), &m).unwrap();
+    let analyzer = session
+        .index
+        .tokenizer_for_field(session.fields.body)
+        .unwrap();
+    let mut queried: Vec<String> = token_list(analyzer, TOKENIZER_SAMPLE)
+        .iter()
+        .map(|t| t.split(':').nth(1).unwrap().to_string())
+        .collect();
+    queried.sort();
+    queried.dedup();
+    assert_eq!(indexed, queried);
+    // And a query word finds the page through its stem.
+    let hits = session.search("cached", &opts()).unwrap();
+    assert_eq!(hits.total, 1);
+}
