@@ -1,8 +1,9 @@
 // bake's page client: window.bake = { sql, search, databases, cancel }.
 // Queries run in a Worker (see bake-worker.js) that reads the site's data files by HTTP
-// Range. A page that only searches loads the search-only module; the first SQL call (or a
-// page marked data-bake-module="sql") switches to the module with SQLite. One Worker at a
-// time, so one cache.
+// Range. Two modules, each started in its own Worker on first use: searches go to the
+// search module (tantivy), SQL to the SQL module (SQLite), so a page that only searches never
+// downloads SQLite and a SQL page downloads the search module only when the visitor
+// searches. Each Worker holds one engine, so one block cache.
 
 const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.content || "";
 const MANIFEST = meta("bake-manifest");
@@ -29,23 +30,22 @@ export class BakeError extends Error {
   }
 }
 
-let worker = null;
-let workerKind = null;
-// The current start of `worker` (a promise), or null: a failed start is forgotten, so the
-// next call starts afresh instead of failing for good.
-let ready = null;
 let seq = 0;
-const pending = new Map();
+// Per module: its Worker, the current start of that Worker (a promise) or null — a failed
+// start is forgotten, so the next call starts afresh instead of failing for good — and the
+// calls waiting on it.
+const engines = {};
+for (const kind of Object.keys(MODULES)) engines[kind] = { kind, worker: null, ready: null, pending: new Map() };
 
-function failAll(message, kind) {
-  for (const { reject } of pending.values()) reject(new BakeError(message, kind));
-  pending.clear();
+function failAll(e, message, kind) {
+  for (const { reject } of e.pending.values()) reject(new BakeError(message, kind));
+  e.pending.clear();
 }
 
-function call(w, op, args) {
+function call(e, w, op, args) {
   return new Promise((resolve, reject) => {
     const id = ++seq;
-    pending.set(id, { resolve, reject });
+    e.pending.set(id, { resolve, reject });
     w.postMessage({ id, op, args });
   });
 }
@@ -60,22 +60,22 @@ async function workerProblem() {
   return { message: `cannot start the query engine: ${WORKER} did not load (${detail}); check the connection and try again`, retry: true };
 }
 
-/** Ends Worker `w`; the calls waiting on it are told by the caller. */
-function end(w) {
+/** Ends `e`'s Worker `w`; the calls waiting on it are told by the caller. */
+function end(e, w) {
   w.terminate();
-  if (worker === w) worker = null;
+  if (e.worker === w) e.worker = null;
 }
 
-/** One try at a Worker running `kind`'s module; resolves once its init answered. */
-function startOnce(kind, attempt) {
+/** One try at a Worker running `e`'s module; resolves once its init answered. */
+function startOnce(e, attempt) {
   const w = new Worker(attempt ? `${WORKER}?retry=${attempt}` : WORKER, { type: "module" });
-  worker = w;
+  e.worker = w;
   let initialised = false;
   w.onmessage = (event) => {
     const { id, ok, result, stats, error, kind: errorKind, fatal } = event.data;
-    const p = pending.get(id);
+    const p = e.pending.get(id);
     if (!p) return;
-    pending.delete(id);
+    e.pending.delete(id);
     if (ok) {
       p.resolve({ result, stats });
       return;
@@ -83,39 +83,39 @@ function startOnce(kind, attempt) {
     p.reject(new BakeError(error, errorKind));
     if (fatal) {
       // The wasm instance is broken (or never started): the next call starts a new Worker.
-      end(w);
+      end(e, w);
       if (initialised) {
-        ready = null;
-        failAll("the query engine failed and was restarted; run the query again");
+        e.ready = null;
+        failAll(e, "the query engine failed and was restarted; run the query again");
       }
     }
   };
-  const init = call(w, "init", { ...MODULES[kind], manifest: MANIFEST }).then((v) => {
+  const init = call(e, w, "init", { ...MODULES[e.kind], manifest: MANIFEST }).then((v) => {
     initialised = true;
     return v;
   });
   const scriptFailed = new Promise((_, reject) => {
     w.onerror = (event) => {
       event.preventDefault();
-      if (worker !== w) return;
-      end(w);
+      if (e.worker !== w) return;
+      end(e, w);
       if (!initialised) {
         // The script itself did not load (or threw at once): no answer will come.
-        pending.clear();
+        e.pending.clear();
         reject(Object.assign(new BakeError("the query engine did not start"), { scriptFailed: true }));
         return;
       }
-      ready = null;
-      failAll(`the query engine stopped: ${event.message || "unknown error"}; run the query again`);
+      e.ready = null;
+      failAll(e, `the query engine stopped: ${event.message || "unknown error"}; run the query again`);
     };
   });
   return Promise.race([init, scriptFailed]);
 }
 
-async function start(kind) {
+async function start(e) {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await startOnce(kind, attempt);
+      return await startOnce(e, attempt);
     } catch (e) {
       if (!e.scriptFailed) throw e;
       const problem = await workerProblem();
@@ -125,36 +125,37 @@ async function start(kind) {
   }
 }
 
-function stop(reason) {
-  if (worker) end(worker);
-  ready = null;
-  failAll(reason === "cancelled" ? "the query was cancelled" : "the query engine restarted", "cancelled");
+function stop(e, reason) {
+  if (e.worker) end(e, e.worker);
+  e.ready = null;
+  failAll(e, reason === "cancelled" ? "the query was cancelled" : "the query engine restarted", "cancelled");
 }
 
-function ensure(needSql) {
+/** `kind`'s Worker, started if it is not (or its last start failed). */
+function ensure(kind) {
   if (!MANIFEST) return Promise.reject(new BakeError("this site has no data or search index"));
-  const preferred = document.documentElement.dataset.bakeModule === "sql" ? "sql" : "search";
-  if (!ready || (needSql && workerKind !== "sql")) {
-    stop("replaced");
-    workerKind = needSql ? "sql" : preferred;
-    const attempt = start(workerKind);
-    ready = attempt;
+  const e = engines[kind];
+  if (!e.ready) {
+    stop(e, "replaced");
+    const attempt = start(e);
+    e.ready = attempt;
     attempt.catch(() => {
       // Forget a failed start (unless a newer one replaced it): the next call starts afresh.
-      if (ready === attempt) {
-        ready = null;
-        if (worker) end(worker);
+      if (e.ready === attempt) {
+        e.ready = null;
+        if (e.worker) end(e, e.worker);
       }
     });
   }
-  return ready;
+  return e.ready;
 }
 
-/** Sends `op` to a started Worker of the right kind. */
-async function send(needSql, op, args) {
-  await ensure(needSql);
-  if (!worker) throw new BakeError("the query engine restarted; run the query again", "cancelled");
-  return call(worker, op, args);
+/** Sends `op` to the started Worker of module `kind` ("search" or "sql"). */
+async function send(kind, op, args) {
+  const e = engines[kind];
+  await ensure(kind);
+  if (!e.worker) throw new BakeError("the query engine restarted; run the query again", "cancelled");
+  return call(e, e.worker, op, args);
 }
 
 let manifestPromise = null;
@@ -191,7 +192,7 @@ const bake = {
   /** Runs one SQL statement on `db` (the other databases are attached by name). Options:
    * {budget (bytes), timeLimit (ms, default 30000), maxBytes (default 64 MiB), maxRows}. */
   async sql(db, sql, params = null, options = {}) {
-    const { result, stats } = await send(true, "sql", {
+    const { result, stats } = await send("sql", "sql", {
       db, sql, params, budget: options.budget ?? DEFAULT_BUDGET, maxRows: options.maxRows,
       timeLimit: options.timeLimit ?? DEFAULT_TIME_LIMIT, maxBytes: options.maxBytes ?? DEFAULT_MAX_BYTES,
     });
@@ -200,7 +201,7 @@ const bake = {
   /** Full-text search: options {limit, offset, section, tags, kind}. */
   async search(query, options = {}) {
     const { budget, ...rest } = options;
-    const { result, stats } = await send(false, "search", { query, options: rest, budget: budget ?? DEFAULT_BUDGET });
+    const { result, stats } = await send("search", "search", { query, options: rest, budget: budget ?? DEFAULT_BUDGET });
     return { ...result, stats };
   },
   /** Databases with their tables and columns, from the manifest. */
@@ -213,9 +214,10 @@ const bake = {
       })),
     }));
   },
-  /** Stops the running query: ends the Worker; the next call starts a fresh one. */
+  /** Stops the running queries: ends each Worker that has calls waiting; the next call
+   * starts a fresh one. An idle Worker (the other module's) keeps its cache. */
   cancel() {
-    stop("cancelled");
+    for (const e of Object.values(engines)) if (e.pending.size) stop(e, "cancelled");
   },
   BakeError,
 };
