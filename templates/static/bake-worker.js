@@ -55,10 +55,43 @@ async function importGlue(url) {
   }
 }
 
+// The engine reports progress after every request while a query blocks this Worker
+// (wasm.rs calls this); the page hears it at most every PROGRESS_MS, and always at once for
+// the first request of a query.
+const PROGRESS_MS = 100;
+let running = null;
+let lastProgress = 0;
+self.bakeProgress = (requests, bytes, expected) => {
+  const now = performance.now();
+  if (running === null || (requests > 1 && now - lastProgress < PROGRESS_MS)) return;
+  lastProgress = now;
+  self.postMessage({ id: running, progress: { requests, bytes, expected: expected >= 0 ? expected : null } });
+};
+
+/** Fetches the parts of the hot sidecars a `kind` module reads first (databases for "sql",
+ * the search index for "search"), in parallel; a part that fails is left to the engine. */
+function prefetchHot(manifest, kind) {
+  const wanted = kind === "sql"
+    ? Object.values(manifest.databases || {}).map((db) => `${db.file}.hot`)
+    : manifest.search ? [`${manifest.search.file}.hot`] : [];
+  const jobs = [];
+  for (const file of wanted) {
+    for (const [index, part] of ((manifest.files[file] || {}).parts || []).entries()) {
+      jobs.push(fetch(part.url).then((r) => (r.ok ? r.arrayBuffer() : null)).catch(() => null)
+        .then((bytes) => [file, index, bytes]));
+    }
+  }
+  return Promise.all(jobs);
+}
+
 self.onmessage = async (event) => {
   const { id, op, args } = event.data;
   try {
     if (op === "init") {
+      // The manifest and the hot sidecars load in parallel with the engine's code.
+      const manifestText = get(args.manifest, "the data manifest").then((r) => r.text());
+      const hot = manifestText.then((text) => prefetchHot(JSON.parse(text), args.kind)).catch(() => []);
+      manifestText.catch(() => {});
       const glue = await importGlue(args.glue);
       const wasm = await get(args.wasm, "the query engine");
       try {
@@ -66,21 +99,26 @@ self.onmessage = async (event) => {
       } catch (e) {
         throw failure(`the query engine (${args.wasm}) does not start: ${(e && e.message) || e}; reload the page`, true);
       }
-      const manifest = await (await get(args.manifest, "the data manifest")).text();
+      const manifest = await manifestText;
       bake = new glue.Bake(manifest, "", args.cacheMiB || 64);
+      // The hot pages this module's first query needs, fetched while the wasm compiled.
+      for (const [file, index, bytes] of await hot) {
+        if (bytes) bake.accept_part(file, index, new Uint8Array(bytes));
+      }
       self.postMessage({ id, ok: true, result: { sql: bake.has_sql() }, stats: null });
       return;
     }
     if (!bake) throw new Error("the query engine is not ready");
     const started = performance.now();
+    running = id;
     let answer;
     if (op === "search") {
-      answer = bake.search(args.query, JSON.stringify(args.options || {}), args.budget || 0);
+      answer = bake.search(args.query, JSON.stringify(args.options || {}), args.budget || 0, args.maxRequests || 0);
     } else if (op === "sql") {
       if (!bake.has_sql()) throw new Error("this module has no SQL; the page must start the SQL module");
       answer = bake.sql(
         args.db, args.sql, JSON.stringify(args.params ?? null), args.maxRows || 10000, args.budget || 0,
-        args.timeLimit || 0, args.maxBytes || 0,
+        args.maxRequests || 0, args.timeLimit || 0, args.maxBytes || 0,
       );
     } else {
       throw new Error(`unknown operation ${op}`);
@@ -99,5 +137,7 @@ self.onmessage = async (event) => {
       delete self.bakeFailure;
     }
     self.postMessage({ id, ok: false, error: message, kind: (error && error.kind) || null, fatal });
+  } finally {
+    running = null;
   }
 };

@@ -15,13 +15,17 @@ const MODULES = {
 const DEFAULT_BUDGET = Number(meta("bake-budget")) || 64 * 1024 * 1024;
 const DEFAULT_TIME_LIMIT = 30_000;
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+// A query that needs more round trips than this stops and asks (the engine keeps every
+// query within a sequential read of the B-trees it touches, far below this).
+const DEFAULT_MAX_REQUESTS = 2000;
 // Starting the Worker is retried like the engine's data reads: 3 more tries, 100/200/400 ms apart.
 const RETRIES = 3;
 const BACKOFF_MS = 100;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** An error from the query engine. `kind`: "budget" (the byte budget stopped the query),
- * "time" (its time limit), "size" (its size limit), "cancelled", or "error". */
+ * "requests" (its request budget), "time" (its time limit), "size" (its size limit),
+ * "cancelled", or "error". */
 export class BakeError extends Error {
   constructor(message, kind) {
     super(message);
@@ -42,10 +46,10 @@ function failAll(e, message, kind) {
   e.pending.clear();
 }
 
-function call(e, w, op, args) {
+function call(e, w, op, args, onProgress) {
   return new Promise((resolve, reject) => {
     const id = ++seq;
-    e.pending.set(id, { resolve, reject });
+    e.pending.set(id, { resolve, reject, onProgress });
     w.postMessage({ id, op, args });
   });
 }
@@ -72,9 +76,13 @@ function startOnce(e, attempt) {
   e.worker = w;
   let initialised = false;
   w.onmessage = (event) => {
-    const { id, ok, result, stats, error, kind: errorKind, fatal } = event.data;
+    const { id, ok, result, stats, error, kind: errorKind, fatal, progress } = event.data;
     const p = e.pending.get(id);
     if (!p) return;
+    if (progress) {
+      if (p.onProgress) p.onProgress(progress);
+      return;
+    }
     e.pending.delete(id);
     if (ok) {
       p.resolve({ result, stats });
@@ -90,7 +98,7 @@ function startOnce(e, attempt) {
       }
     }
   };
-  const init = call(e, w, "init", { ...MODULES[e.kind], manifest: MANIFEST }).then((v) => {
+  const init = call(e, w, "init", { ...MODULES[e.kind], kind: e.kind, manifest: MANIFEST }).then((v) => {
     initialised = true;
     return v;
   });
@@ -151,11 +159,11 @@ function ensure(kind) {
 }
 
 /** Sends `op` to the started Worker of module `kind` ("search" or "sql"). */
-async function send(kind, op, args) {
+async function send(kind, op, args, onProgress) {
   const e = engines[kind];
   await ensure(kind);
   if (!e.worker) throw new BakeError("the query engine restarted; run the query again", "cancelled");
-  return call(e, e.worker, op, args);
+  return call(e, e.worker, op, args, onProgress);
 }
 
 let manifestPromise = null;
@@ -190,18 +198,23 @@ function manifest() {
 
 const bake = {
   /** Runs one SQL statement on `db` (the other databases are attached by name). Options:
-   * {budget (bytes), timeLimit (ms, default 30000), maxBytes (default 64 MiB), maxRows}. */
+   * {budget (bytes), maxRequests (default 2000), timeLimit (ms, default 30000), maxBytes
+   * (default 64 MiB), maxRows, onProgress({requests, bytes, expected}) — called while the
+   * query runs; `expected` is the bytes it will fetch in all, or null when not known}. */
   async sql(db, sql, params = null, options = {}) {
     const { result, stats } = await send("sql", "sql", {
       db, sql, params, budget: options.budget ?? DEFAULT_BUDGET, maxRows: options.maxRows,
+      maxRequests: options.maxRequests ?? DEFAULT_MAX_REQUESTS,
       timeLimit: options.timeLimit ?? DEFAULT_TIME_LIMIT, maxBytes: options.maxBytes ?? DEFAULT_MAX_BYTES,
-    });
+    }, options.onProgress);
     return { ...result, stats };
   },
-  /** Full-text search: options {limit, offset, section, tags, kind}. */
+  /** Full-text search: options {limit, offset, section, tags, kind, budget, maxRequests, onProgress}. */
   async search(query, options = {}) {
-    const { budget, ...rest } = options;
-    const { result, stats } = await send("search", "search", { query, options: rest, budget: budget ?? DEFAULT_BUDGET });
+    const { budget, maxRequests, onProgress, ...rest } = options;
+    const { result, stats } = await send("search", "search", {
+      query, options: rest, budget: budget ?? DEFAULT_BUDGET, maxRequests: maxRequests ?? DEFAULT_MAX_REQUESTS,
+    }, onProgress);
     return { ...result, stats };
   },
   /** Databases with their tables and columns, from the manifest. */
@@ -310,3 +323,7 @@ function setupSearchBox() {
 }
 
 setupSearchBox();
+
+// Pages that query at once (the SQL console, table pages) start the engine while the page
+// renders, so the first query pays only for its own pages.
+if (MANIFEST && document.documentElement.dataset.bakeModule === "sql") ensure("sql").catch(() => {});

@@ -11,19 +11,36 @@ const text = document.getElementById("sql-text");
 const runButton = document.getElementById("sql-run");
 const cancelButton = document.getElementById("sql-cancel");
 const stats = document.getElementById("sql-stats");
+const progress = document.getElementById("sql-progress");
 const errorBox = document.getElementById("sql-error");
 const result = document.getElementById("sql-result");
 const downloads = document.getElementById("sql-downloads");
 // The limits the next run uses; "Run again with more" multiplies one of them by 4.
-const limits = { budget: 64 * MB, timeLimit: 30_000, maxBytes: 64 * MB };
+const limits = { budget: 64 * MB, maxRequests: 2000, timeLimit: 30_000, maxBytes: 64 * MB };
 const RAISE = {
   budget: { what: "byte budget", text: (v) => `${Math.round(v / MB)} MB` },
+  requests: { key: "maxRequests", what: "request budget", text: (v) => `${v}` },
   time: { key: "timeLimit", what: "time limit", text: (v) => `${Math.round(v / 1000)} s` },
   size: { key: "maxBytes", what: "size limit", text: (v) => `${Math.round(v / MB)} MB` },
 };
 // Past this, a bigger answer would risk the tab's memory: no offer to raise the size limit.
 const MAX_BYTES_CEILING = 1024 * MB;
 let last = null;
+
+const mbText = (b) => `${(b / 1e6).toFixed(b < 1e7 ? 1 : 0)} MB`;
+
+/** Shows how far the running query has come: a bar when its total is known. */
+function showProgress(p) {
+  progress.hidden = false;
+  if (p.expected) {
+    progress.max = p.expected;
+    progress.value = Math.min(p.bytes, p.expected);
+  } else {
+    progress.removeAttribute("value");
+  }
+  const of = p.expected ? ` of ~${mbText(p.expected)}` : "";
+  stats.textContent = `Running… ${mbText(p.bytes)}${of} fetched in ${p.requests} request${p.requests === 1 ? "" : "s"}`;
+}
 
 function csv(res) {
   const quote = (v) => {
@@ -64,12 +81,14 @@ async function run() {
   runButton.disabled = true;
   cancelButton.hidden = false;
   stats.textContent = "Running…";
+  progress.hidden = false;
+  progress.removeAttribute("value");
   const url = new URL(location.href);
   url.searchParams.set("db", db.value);
   url.searchParams.set("sql", sql);
   history.replaceState(null, "", url);
   try {
-    const res = await window.bake.sql(db.value, sql, null, { ...limits, maxRows: 10000 });
+    const res = await window.bake.sql(db.value, sql, null, { ...limits, maxRows: 10000, onProgress: showProgress });
     last = res;
     const table = el("table", { class: "result" },
       el("thead", {}, el("tr", {}, ...res.columns.map((c) => el("th", { scope: "col", text: c })))),
@@ -88,6 +107,7 @@ async function run() {
   } finally {
     runButton.disabled = false;
     cancelButton.hidden = true;
+    progress.hidden = true;
   }
 }
 

@@ -12,6 +12,30 @@ const pager = root.querySelector(".pager");
 const facetSelect = root.querySelector("select.facet-column");
 const facetList = root.querySelector(".facet-values");
 const errorBox = root.querySelector(".table-error");
+const progress = root.querySelector(".table-progress");
+const cancelButton = root.querySelector(".table-cancel");
+cancelButton.addEventListener("click", () => window.bake.cancel());
+
+/** Runs one query of this page with a progress bar and a Cancel button while it runs. */
+async function sql(text, params) {
+  progress.hidden = false;
+  progress.removeAttribute("value");
+  cancelButton.hidden = false;
+  try {
+    return await window.bake.sql(DB, text, params, {
+      onProgress: (p) => {
+        if (p.expected) {
+          progress.max = p.expected;
+          progress.value = Math.min(p.bytes, p.expected);
+        }
+        info.textContent = `Loading… ${(p.bytes / 1e6).toFixed(1)} MB fetched${p.expected ? ` of ~${(p.expected / 1e6).toFixed(1)} MB` : ""}`;
+      },
+    });
+  } finally {
+    progress.hidden = true;
+    cancelButton.hidden = true;
+  }
+}
 const q = (name) => `"${name.replace(/"/g, '""')}"`;
 
 let columns = [];
@@ -102,14 +126,14 @@ async function load() {
   errorBox.hidden = true;
   const w = where(s);
   const order = s.sort ? ` ORDER BY ${q(s.sort)}${s.desc ? " DESC" : ""}, rowid` : " ORDER BY rowid";
-  const sql = `SELECT * FROM ${q(TABLE)}${w.sql}${order} LIMIT ${PAGE} OFFSET ${(s.page - 1) * PAGE}`;
+  const query = `SELECT * FROM ${q(TABLE)}${w.sql}${order} LIMIT ${PAGE} OFFSET ${(s.page - 1) * PAGE}`;
   info.textContent = "Loading…";
   try {
-    const res = await window.bake.sql(DB, sql, w.params);
+    const res = await sql(query, w.params);
     let count = totalRows;
     let countStats = null;
     if (w.sql) {
-      const c = await window.bake.sql(DB, `SELECT count(*) FROM ${q(TABLE)}${w.sql}`, w.params);
+      const c = await sql(`SELECT count(*) FROM ${q(TABLE)}${w.sql}`, w.params);
       count = c.rows[0][0];
       countStats = c.stats;
     }
@@ -129,7 +153,7 @@ async function load() {
     await facets(s, w);
   } catch (e) {
     info.textContent = "";
-    errorBox.textContent = e.message;
+    errorBox.textContent = e.kind === "cancelled" ? "Cancelled. Change a filter or reload to try again." : e.message;
     errorBox.hidden = false;
   }
 }
@@ -138,8 +162,7 @@ async function facets(s, w) {
   facetSelect.value = s.facet;
   facetList.replaceChildren();
   if (!s.facet) return;
-  const sql = `SELECT ${q(s.facet)} AS value, count(*) AS n FROM ${q(TABLE)}${w.sql} GROUP BY 1 ORDER BY n DESC, 1 LIMIT 12`;
-  const res = await window.bake.sql(DB, sql, w.params);
+  const res = await sql(`SELECT ${q(s.facet)} AS value, count(*) AS n FROM ${q(TABLE)}${w.sql} GROUP BY 1 ORDER BY n DESC, 1 LIMIT 12`, w.params);
   for (const [value, n] of res.rows) {
     const b = el("button", { type: "button", class: "facet", text: `${cellText(value)} (${n})` });
     b.addEventListener("click", () => go((p) => {

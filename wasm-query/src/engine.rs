@@ -3,9 +3,13 @@
 //!
 //! - Reads are split into fixed-size blocks (the file's `block_size`); missing blocks that sit
 //!   next to each other are fetched with one request.
-//! - Read-ahead: a read that continues where the previous read of the same file stopped
-//!   doubles how many extra blocks the next request takes, up to a cap, so a full scan costs
-//!   tens of round trips instead of hundreds.
+//! - Read-ahead: each file has a few read heads; a read that continues near where one of
+//!   them stopped (small gaps allowed, other reads interleaved) doubles how many extra blocks
+//!   the next request takes, up to the part size, so a full scan costs tens of round trips.
+//! - A worst-case bound: the manifest says where each SQLite B-tree lies ([`layout`]). Once a
+//!   query has read a B-tree at random as many times as half a sequential read of it would
+//!   take, the rest of the tree comes in a few large requests, so no query costs more round
+//!   trips than reading the trees it touches from end to end.
 //! - The cache is an LRU bounded in bytes.
 //! - Every answer is checked (see [`Engine::read`]); transient failures are retried with
 //!   backoff; a per-query byte budget stops runaway queries.
@@ -23,6 +27,10 @@ use serde::Serialize;
 use crate::fetch::{Fetch, Request, Response};
 use crate::manifest::{ByteRange, LogicalFile, Manifest, Part};
 
+pub mod layout;
+
+use layout::{Layout, RUN_GAP_BLOCKS, sequential_requests};
+
 /// The one engine of a Worker, shared by the SQLite VFS and the tantivy Directory (so both
 /// use ONE cache). A Mutex because tantivy wants `Send + Sync`; nothing ever contends for it.
 pub type SharedEngine = Arc<Mutex<Engine<Box<dyn Fetch + Send>>>>;
@@ -37,7 +45,7 @@ pub fn shared(engine: Engine<Box<dyn Fetch + Send>>) -> SharedEngine {
 pub struct EngineConfig {
     /// Most bytes the block cache keeps.
     pub cache_bytes: u64,
-    /// Most blocks one read-ahead adds to a request.
+    /// Most blocks one read-ahead adds to a request (also never more than a part holds).
     pub read_ahead_max_blocks: u64,
     /// Retries after a network error or 5xx.
     pub retries: u32,
@@ -49,7 +57,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             cache_bytes: 64 * 1024 * 1024,
-            read_ahead_max_blocks: 256,
+            read_ahead_max_blocks: u64::MAX,
             retries: 3,
             backoff_ms: 100,
         }
@@ -71,7 +79,33 @@ pub struct Stats {
     pub round_trips: u64,
     /// Requests that were retries.
     pub retries: u64,
+    /// B-trees fetched whole (or by large windows) after being read at random too often.
+    pub sweeps: u64,
 }
+
+/// What a query may spend before it stops and the visitor is asked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Budget {
+    /// Most bytes fetched.
+    pub bytes: Option<u64>,
+    /// Most requests sent.
+    pub requests: Option<u64>,
+}
+
+/// How far a running query has come, reported after every request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    /// Requests sent so far.
+    pub requests: u64,
+    /// Bytes received so far.
+    pub bytes: u64,
+    /// Bytes the query is expected to fetch in all, when known (from the query plan, or
+    /// from a B-tree being fetched whole).
+    pub expected_bytes: Option<u64>,
+}
+
+/// Receives [`Progress`] while a query runs (the Worker posts it to the page).
+pub type ProgressSink = Box<dyn FnMut(Progress) + Send>;
 
 /// Why a read failed. Every variant says what the user can do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +127,13 @@ pub enum EngineError {
     Budget {
         /// Bytes fetched by this query so far.
         fetched: u64,
+        /// The budget.
+        limit: u64,
+    },
+    /// The query would send more requests than its budget.
+    RequestBudget {
+        /// Requests sent by this query so far.
+        sent: u64,
         /// The budget.
         limit: u64,
     },
@@ -179,6 +220,10 @@ impl fmt::Display for EngineError {
                 f,
                 "stopped after fetching {fetched} bytes: the query needs more than its budget of {limit} bytes; run it again with a higher limit"
             ),
+            EngineError::RequestBudget { sent, limit } => write!(
+                f,
+                "stopped after {sent} requests: the query needs more than its budget of {limit} requests; run it again with a higher limit"
+            ),
             EngineError::Status {
                 url,
                 status: status @ (404 | 410),
@@ -217,7 +262,32 @@ impl fmt::Display for EngineError {
 
 impl std::error::Error for EngineError {}
 
-/// Per-file state: its layout, what the host said about its parts, the read-ahead head.
+/// How many read heads each file keeps: a scan of an index interleaved with lookups in its
+/// table, plus a join's second table, each keep their own read-ahead.
+const READ_HEADS: usize = 3;
+
+/// Blocks a read may skip past a head's end and still continue it (interior pages of
+/// other trees sit between a tree's leaves).
+const HEAD_GAP_BLOCKS: u64 = 4;
+
+/// A place in a file where reads have been continuing, and how far ahead to fetch there.
+#[derive(Debug, Clone, Copy)]
+struct ReadHead {
+    /// Block after the end of the last read it served.
+    next: u64,
+    /// Blocks of read-ahead the next sequential read adds.
+    ahead: u64,
+    /// Engine tick of its last use (the least recently used head is replaced).
+    used: u64,
+}
+
+impl ReadHead {
+    fn continues(&self, first: u64) -> bool {
+        first + 1 >= self.next && first <= self.next + HEAD_GAP_BLOCKS
+    }
+}
+
+/// Per-file state: its layout, what the host said about its parts, the read heads.
 struct FileState {
     id: u32,
     meta: LogicalFile,
@@ -225,12 +295,31 @@ struct FileState {
     etags: HashMap<usize, String>,
     /// Parts some of whose bytes came by range, so were never checked against their hash.
     unverified: BTreeSet<usize>,
-    /// Block after the end of the previous read.
-    next_block: u64,
-    /// Blocks of read-ahead the next sequential miss adds.
-    ahead: u64,
+    /// Where sequential reads continue.
+    heads: Vec<ReadHead>,
+    /// Most blocks one request may read ahead: the configured cap, at most a part.
+    ahead_cap: u64,
+    /// Where the file's B-trees lie (databases with a manifest that says; else empty).
+    layout: Layout,
+    /// Per B-tree: random misses in the current query, and whether it was swept.
+    tree_misses: Vec<u64>,
+    tree_swept: Vec<bool>,
     /// Whether the hot ranges were preloaded.
     hot_loaded: bool,
+}
+
+impl FileState {
+    /// Random misses after which tree `t` is fetched whole: half the requests a sequential
+    /// read of it takes (so the random reads plus the sweep stay within one sequential
+    /// read), and at least two (one lookup never fetches a whole table).
+    fn sweep_threshold(&self, t: usize) -> u64 {
+        let seq: u64 = self.layout.trees[t]
+            .runs
+            .iter()
+            .map(|(a, b)| sequential_requests(b - a + 1, self.ahead_cap))
+            .sum();
+        (seq / 2).max(2)
+    }
 }
 
 /// A block's place in the cache: (file id, block number).
@@ -301,7 +390,15 @@ pub struct Engine<F> {
     cache: BlockCache,
     total: Stats,
     query: Stats,
-    budget: Option<u64>,
+    budget: Budget,
+    /// Counts read-head uses, for least-recently-used replacement.
+    tick: u64,
+    progress: Option<ProgressSink>,
+    /// Bytes the running query is expected to fetch, when known.
+    expected_bytes: Option<u64>,
+    /// Parts accepted from outside since the last query began: counted in the next query's
+    /// stats, which would have fetched them itself.
+    prefetched: Stats,
 }
 
 impl<F: Fetch> Engine<F> {
@@ -312,13 +409,25 @@ impl<F: Fetch> Engine<F> {
             .iter()
             .enumerate()
             .map(|(i, (name, meta))| {
+                let bs = u64::from(meta.block_size);
+                let layout = manifest
+                    .databases
+                    .values()
+                    .find(|db| &db.file == name)
+                    .map(|db| Layout::new(db, bs))
+                    .unwrap_or_default();
+                let part_blocks = meta.parts.iter().map(|p| p.length / bs).max().unwrap_or(1);
+                let trees = layout.trees.len();
                 let state = FileState {
                     id: i as u32,
                     meta: meta.clone(),
                     etags: HashMap::new(),
                     unverified: BTreeSet::new(),
-                    next_block: u64::MAX,
-                    ahead: 0,
+                    heads: Vec::new(),
+                    ahead_cap: config.read_ahead_max_blocks.min(part_blocks.max(1)),
+                    layout,
+                    tree_misses: vec![0; trees],
+                    tree_swept: vec![false; trees],
                     hot_loaded: false,
                 };
                 (name.clone(), state)
@@ -337,14 +446,49 @@ impl<F: Fetch> Engine<F> {
             },
             total: Stats::default(),
             query: Stats::default(),
-            budget: None,
+            budget: Budget::default(),
+            tick: 0,
+            progress: None,
+            expected_bytes: None,
+            prefetched: Stats::default(),
         }
     }
 
     /// Starts a query: resets the per-query counters and sets its byte budget.
     pub fn begin_query(&mut self, budget: Option<u64>) {
-        self.query = Stats::default();
+        self.begin_query_with(Budget {
+            bytes: budget,
+            requests: None,
+        });
+    }
+
+    /// Starts a query with a byte and a request budget.
+    pub fn begin_query_with(&mut self, budget: Budget) {
+        self.query = std::mem::take(&mut self.prefetched);
         self.budget = budget;
+        self.expected_bytes = None;
+        for st in self.files.values_mut() {
+            st.tree_misses.fill(0);
+            st.tree_swept.fill(false);
+        }
+    }
+
+    /// Sets where progress goes while queries run (`None`: nowhere).
+    pub fn set_progress(&mut self, sink: Option<ProgressSink>) {
+        self.progress = sink;
+    }
+
+    /// Tells the engine how many more bytes the running query is expected to fetch (from its
+    /// plan); progress then reports them plus what it fetched so far.
+    pub fn set_expected_bytes(&mut self, bytes: Option<u64>) {
+        self.expected_bytes = bytes.map(|b| self.query.bytes + b);
+    }
+
+    /// Bytes of the B-tree `tree` of database file `file`, when the manifest says where it lies.
+    pub fn tree_bytes(&self, file: &str, tree: &str) -> Option<u64> {
+        let st = self.files.get(file)?;
+        let t = st.layout.trees.iter().find(|t| t.name == tree)?;
+        Some(t.blocks * u64::from(st.meta.block_size))
     }
 
     /// Counters since [`Engine::begin_query`].
@@ -390,6 +534,57 @@ impl<F: Fetch> Engine<F> {
             self.fetch_blocks(file, a, b)?;
         }
         Ok(())
+    }
+
+    /// Files a whole part of `file` fetched outside the engine (the Worker fetches the hot
+    /// sidecars asynchronously, while the wasm compiles) into the cache, after checking its
+    /// length and the hash in its URL. Returns whether it was taken; a refused part is
+    /// simply fetched again when needed.
+    pub fn accept_part(&mut self, file: &str, index: usize, bytes: &[u8]) -> bool {
+        let Some(st) = self.files.get(file) else {
+            return false;
+        };
+        let Some(part) = st.meta.parts.get(index) else {
+            return false;
+        };
+        let (id, bs, size) = (st.id, st.meta.block_size as u64, st.meta.size);
+        if bytes.len() as u64 != part.length || !matches_url_hash(&part.url, bytes) {
+            return false;
+        }
+        let part = part.clone();
+        self.cache_whole_blocks(id, bs, size, &part, bytes, |_| true);
+        // Fetched in parallel with each other: one round trip for all of them.
+        if self.prefetched.requests == 0 {
+            self.prefetched.round_trips = 1;
+            self.total.round_trips += 1;
+        }
+        for s in [&mut self.prefetched, &mut self.total] {
+            s.requests += 1;
+            s.bytes += bytes.len() as u64;
+        }
+        true
+    }
+
+    /// Caches every whole block of `part` (its bytes `body`) for which `keep` says so.
+    fn cache_whole_blocks(
+        &mut self,
+        id: u32,
+        bs: u64,
+        size: u64,
+        part: &Part,
+        body: &[u8],
+        keep: impl Fn(u64) -> bool,
+    ) {
+        let mut blk = part.offset.div_ceil(bs);
+        while blk * bs < part.offset + part.length {
+            let (s, e) = (blk * bs, ((blk + 1) * bs).min(size));
+            if e <= part.offset + part.length && keep(blk) {
+                let data: Arc<[u8]> =
+                    body[(s - part.offset) as usize..(e - part.offset) as usize].into();
+                self.cache.insert((id, blk), data);
+            }
+            blk += 1;
+        }
     }
 
     /// Preloads the manifest's hot ranges of `file`, once. With a sidecar (`FILE.hot`, the
@@ -444,7 +639,7 @@ impl<F: Fetch> Engine<F> {
             .iter()
             .map(|&i| (i, st.meta.parts[i].clone()))
             .collect();
-        let saved = self.budget.take();
+        let saved = std::mem::take(&mut self.budget);
         let mut result = Ok(());
         for (index, part) in todo {
             // Every part, not just up to the first bad one: each bad one leaves the cache.
@@ -558,21 +753,10 @@ impl<F: Fetch> Engine<F> {
         let first = offset / bs;
         let last = (offset + len - 1) / bs;
         let nblocks = size.div_ceil(bs);
-        // A read that starts where the last one ended (or inside its last block) is sequential.
-        let sequential =
-            st.next_block != u64::MAX && (first == st.next_block || first + 1 == st.next_block);
-        st.ahead = if sequential {
-            // Not `clamp`: it panics when read-ahead is configured off (a cap of 0).
-            (st.ahead * 2).max(1).min(self.config.read_ahead_max_blocks)
-        } else {
-            0
-        };
-        st.next_block = last + 1;
-        let ahead = st.ahead;
 
         // Hold the cached blocks of this read now: fetching the others may evict them.
         let mut cached: HashMap<u64, Arc<[u8]>> = HashMap::new();
-        let missing: Vec<u64> = (first..=last)
+        let mut missing: Vec<u64> = (first..=last)
             .filter(|b| match self.cache.get((id, *b)) {
                 Some(d) => {
                     cached.insert(*b, d);
@@ -581,13 +765,65 @@ impl<F: Fetch> Engine<F> {
                 None => true,
             })
             .collect();
+
+        self.tick += 1;
+        let tick = self.tick;
+        let st = self.files.get_mut(file).expect("known file");
+        let ahead = match st.heads.iter().position(|h| h.continues(first)) {
+            Some(h) => {
+                let head = &mut st.heads[h];
+                // Not `clamp`: it panics when read-ahead is configured off (a cap of 0).
+                head.ahead = (head.ahead * 2).max(1).min(st.ahead_cap);
+                head.next = head.next.max(last + 1);
+                head.used = tick;
+                head.ahead
+            }
+            None => {
+                // Only a miss starts a head: the hot pages every lookup passes through are
+                // hits, and must not push out the heads of a scan.
+                if !missing.is_empty() {
+                    let head = ReadHead {
+                        next: last + 1,
+                        ahead: 0,
+                        used: tick,
+                    };
+                    if st.heads.len() < READ_HEADS {
+                        st.heads.push(head);
+                    } else if let Some(old) = st.heads.iter_mut().min_by_key(|h| h.used) {
+                        *old = head;
+                    }
+                    if let Some(t) = st.layout.tree_of(first) {
+                        st.tree_misses[t] += 1;
+                        if !st.tree_swept[t] && st.tree_misses[t] >= st.sweep_threshold(t) {
+                            self.sweep(file, t, first)?;
+                            missing.retain(|b| match self.cache.get((id, *b)) {
+                                Some(d) => {
+                                    cached.insert(*b, d);
+                                    false
+                                }
+                                None => true,
+                            });
+                        }
+                    }
+                }
+                0
+            }
+        };
+        let st = &self.files[file];
+        // Read ahead within the B-tree the read is in (its pages after VACUUM are one run),
+        // or to the end of the file.
+        let limit = st
+            .layout
+            .tree_of(last)
+            .and_then(|t| st.layout.run_of(t, last))
+            .map_or(nblocks - 1, |(_, end)| end.min(nblocks - 1));
         let mut todo = runs(&missing);
         if let Some(run) = todo.last_mut()
             && run.1 == last
         {
             // Read ahead only into blocks that are not cached yet.
             let mut end = last;
-            while end < last + ahead && end + 1 < nblocks && !self.cache.contains((id, end + 1)) {
+            while end < last + ahead && end < limit && !self.cache.contains((id, end + 1)) {
                 end += 1;
             }
             run.1 = end;
@@ -619,6 +855,60 @@ impl<F: Fetch> Engine<F> {
             pos += n;
         }
         debug_assert_eq!(pos, buf.len());
+        Ok(())
+    }
+
+    /// Fetches B-tree `t` of `file` in large requests: all of it when it fits in half the
+    /// cache, else the window (a sixteenth of the cache) that holds block `around`. Skipped
+    /// when it would pass the byte budget: the reads then go on one by one, and the request
+    /// budget stops a runaway query.
+    fn sweep(&mut self, file: &str, t: usize, around: u64) -> Result<(), EngineError> {
+        let st = &self.files[file];
+        let (id, bs) = (st.id, st.meta.block_size as u64);
+        let tree = &st.layout.trees[t];
+        let whole = tree.blocks * bs <= self.cache.capacity / 2;
+        let spans: Vec<(u64, u64)> = if whole {
+            tree.runs.clone()
+        } else {
+            let window = (self.cache.capacity / 16 / bs).max(1);
+            let Some((a, b)) = st.layout.run_of(t, around) else {
+                return Ok(());
+            };
+            let start = a + (around - a) / window * window;
+            vec![(start, (start + window - 1).min(b))]
+        };
+        // The blocks not cached yet, as runs that step over small cached gaps.
+        let mut todo: Vec<(u64, u64)> = Vec::new();
+        for (a, b) in spans {
+            for blk in a..=b {
+                if self.cache.contains((id, blk)) {
+                    continue;
+                }
+                match todo.last_mut() {
+                    Some(r) if blk <= r.1 + 1 + RUN_GAP_BLOCKS => r.1 = blk,
+                    _ => todo.push((blk, blk)),
+                }
+            }
+        }
+        let bytes: u64 = todo.iter().map(|(a, b)| (b - a + 1) * bs).sum();
+        if bytes == 0
+            || self
+                .budget
+                .bytes
+                .is_some_and(|limit| self.query.bytes + bytes > limit)
+        {
+            return Ok(());
+        }
+        if whole {
+            self.files.get_mut(file).expect("known file").tree_swept[t] = true;
+        }
+        self.query.sweeps += 1;
+        self.total.sweeps += 1;
+        let expected = self.query.bytes + bytes;
+        self.expected_bytes = Some(self.expected_bytes.map_or(expected, |e| e.max(expected)));
+        for (a, b) in todo {
+            self.fetch_blocks(file, a, b)?;
+        }
         Ok(())
     }
 
@@ -725,21 +1015,13 @@ impl<F: Fetch> Engine<F> {
                         &resp.body[range.offset as usize..(range.offset + range.length) as usize],
                     );
                     // Keep every other whole block the host sent: it was paid for.
-                    let first = part.offset.div_ceil(bs);
-                    let mut blk = first;
-                    while blk * bs < part.offset + part.length {
-                        let (s, e) = (blk * bs, ((blk + 1) * bs).min(size));
-                        if (blk < a || blk > b)
-                            && e <= part.offset + part.length
-                            && !self.cache.contains((id, blk))
-                        {
-                            let data: Arc<[u8]> = resp.body
-                                [(s - part.offset) as usize..(e - part.offset) as usize]
-                                .into();
-                            self.cache.insert((id, blk), data);
-                        }
-                        blk += 1;
-                    }
+                    let cached: BTreeSet<u64> = (part.offset / bs
+                        ..=(part.offset + part.length) / bs)
+                        .filter(|blk| self.cache.contains((id, *blk)))
+                        .collect();
+                    self.cache_whole_blocks(id, bs, size, &part, &resp.body, |blk| {
+                        (blk < a || blk > b) && !cached.contains(&blk)
+                    });
                 }
                 status => {
                     return Err(EngineError::Status {
@@ -796,11 +1078,19 @@ impl<F: Fetch> Engine<F> {
 
     /// Sends one request for `want` bytes with the budget check and bounded retries for transient failures.
     fn send(&mut self, req: &Request, want: u64) -> Result<Response, EngineError> {
-        if let Some(limit) = self.budget
+        if let Some(limit) = self.budget.bytes
             && self.query.bytes + want > limit
         {
             return Err(EngineError::Budget {
                 fetched: self.query.bytes,
+                limit,
+            });
+        }
+        if let Some(limit) = self.budget.requests
+            && self.query.requests >= limit
+        {
+            return Err(EngineError::RequestBudget {
+                sent: self.query.requests,
                 limit,
             });
         }
@@ -818,6 +1108,13 @@ impl<F: Fetch> Engine<F> {
                 Ok(r) => {
                     self.query.bytes += r.body.len() as u64;
                     self.total.bytes += r.body.len() as u64;
+                    if let Some(sink) = &mut self.progress {
+                        sink(Progress {
+                            requests: self.query.requests,
+                            bytes: self.query.bytes,
+                            expected_bytes: self.expected_bytes,
+                        });
+                    }
                     if matches!(r.status, 500..=599 | 429) {
                         Some(format!("status {}", r.status))
                     } else {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// Version of the manifest format. Bump on any change a reader must know about.
-pub const MANIFEST_VERSION: u32 = 1;
+pub const MANIFEST_VERSION: u32 = 2;
 
 /// The whole manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,6 +78,47 @@ pub struct Database {
     pub page_size: u32,
     /// Tables in name order.
     pub tables: Vec<Table>,
+    /// Where each B-tree (table, index, the schema) lies in the file, in name order. The
+    /// engine uses it to bound a query's round trips: once a B-tree is read at random often
+    /// enough, the rest of it is fetched in a few large requests. Empty for old manifests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub btrees: Vec<BTree>,
+}
+
+/// One B-tree of a database and the pages it occupies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BTree {
+    /// The table or index name (`sqlite_schema` for the schema's own tree).
+    pub name: String,
+    /// Runs of consecutive pages in file order, each `[first page (1-based), page count]`.
+    pub pages: Vec<[u64; 2]>,
+}
+
+impl BTree {
+    /// Number of pages.
+    pub fn page_count(&self) -> u64 {
+        self.pages.iter().map(|r| r[1]).sum()
+    }
+
+    /// The trees of a database from its `(tree name, page number)` pairs sorted by name, then
+    /// page (what `SELECT name, pageno FROM dbstat ORDER BY name, pageno` gives).
+    pub fn from_pages(pages: impl IntoIterator<Item = (String, u64)>) -> Vec<BTree> {
+        let mut trees: Vec<BTree> = Vec::new();
+        for (name, page) in pages {
+            match trees.last_mut() {
+                Some(t) if t.name == name => match t.pages.last_mut() {
+                    Some(run) if run[0] + run[1] == page => run[1] += 1,
+                    _ => t.pages.push([page, 1]),
+                },
+                _ => trees.push(BTree {
+                    name,
+                    pages: vec![[page, 1]],
+                }),
+            }
+        }
+        trees
+    }
 }
 
 /// One table of a database.
@@ -213,8 +254,22 @@ impl Manifest {
             }
         }
         for (name, db) in &self.databases {
-            if !self.files.contains_key(&db.file) {
+            let Some(file) = self.files.get(&db.file) else {
                 return Err(format!("database {name}: file {} is not listed", db.file));
+            };
+            let pages = file.size / u64::from(db.page_size.max(1));
+            for tree in &db.btrees {
+                let outside = tree.pages.iter().any(|&[first, count]| {
+                    first == 0
+                        || count == 0
+                        || first.checked_add(count).is_none_or(|e| e > pages + 1)
+                });
+                if outside {
+                    return Err(format!(
+                        "database {name}: B-tree {} lists pages outside the file",
+                        tree.name
+                    ));
+                }
             }
         }
         if let Some(search) = &self.search {

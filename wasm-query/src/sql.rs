@@ -85,6 +85,8 @@ use crate::manifest::Manifest;
 pub enum ErrorKind {
     /// The byte budget: run it again with a higher budget.
     Budget,
+    /// The request budget: run it again with a higher one.
+    Requests,
     /// The time limit: run it again with a longer one.
     Time,
     /// The size limit of a value or of the answer: ask for less, or raise the limit.
@@ -94,10 +96,12 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// `"budget"`, `"time"`, `"size"` or `"error"` (the `kind` of a `BakeError` in JS).
+    /// `"budget"`, `"requests"`, `"time"`, `"size"` or `"error"` (the `kind` of a
+    /// `BakeError` in JS).
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Budget => "budget",
+            ErrorKind::Requests => "requests",
             ErrorKind::Time => "time",
             ErrorKind::Size => "size",
             ErrorKind::Error => "error",
@@ -129,6 +133,46 @@ impl From<String> for QueryError {
     }
 }
 
+/// Bytes a query will read when its plan is only full scans (`SCAN` of tables or indexes):
+/// the sizes of those B-trees, for the progress bar. `None` when a step searches (its share
+/// of a tree is unknown), has parameters, or names a tree the manifest does not place.
+fn plan_bytes(conn: &Connection, sql: &str, file: &str, engine: &SharedEngine) -> Option<u64> {
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).ok()?;
+    let details: Vec<String> = stmt
+        .query_map([], |r| r.get::<_, String>(3))
+        .ok()?
+        .collect::<rusqlite::Result<_>>()
+        .ok()?;
+    let engine = engine.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut total = 0u64;
+    let mut scans = 0;
+    for detail in &details {
+        if detail.starts_with("SEARCH") {
+            return None;
+        }
+        let Some(rest) = detail.strip_prefix("SCAN ") else {
+            continue;
+        };
+        if rest.starts_with("CONSTANT ROW") {
+            continue;
+        }
+        let table = rest.split(' ').next()?;
+        let index = |marker: &str| {
+            rest.split_once(marker)
+                .map(|(_, i)| i.split(' ').next().unwrap_or(""))
+        };
+        total += if let Some(i) = index("USING COVERING INDEX ") {
+            engine.tree_bytes(file, i)?
+        } else if let Some(i) = index("USING INDEX ") {
+            engine.tree_bytes(file, i)? + engine.tree_bytes(file, table)?
+        } else {
+            engine.tree_bytes(file, table)?
+        };
+        scans += 1;
+    }
+    (scans > 0).then_some(total)
+}
+
 impl From<&str> for QueryError {
     fn from(message: &str) -> QueryError {
         QueryError::new(ErrorKind::Error, message)
@@ -139,6 +183,7 @@ impl From<EngineError> for QueryError {
     fn from(e: EngineError) -> QueryError {
         let kind = match e {
             EngineError::Budget { .. } => ErrorKind::Budget,
+            EngineError::RequestBudget { .. } => ErrorKind::Requests,
             _ => ErrorKind::Error,
         };
         QueryError::new(kind, e.to_string())
@@ -452,6 +497,12 @@ impl SqlSession {
             );
         }
         bind(&mut stmt, params)?;
+        let expected = plan_bytes(conn, sql, &self.databases[db], &state.engine);
+        state
+            .engine
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .set_expected_bytes(expected);
         let columns: Vec<String> = stmt.column_names().map(str::to_string).collect();
         let n = columns.len();
         let mut rows = Vec::new();

@@ -10,7 +10,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{XmlHttpRequest, XmlHttpRequestResponseType};
 
-use crate::engine::{Engine, EngineConfig, SharedEngine, Stats, shared};
+use crate::engine::{Budget, Engine, EngineConfig, Progress, SharedEngine, Stats, shared};
 use crate::fetch::{Fetch, NetworkError, Request, Response};
 use crate::manifest::Manifest;
 use crate::search::{SearchOptions, SearchSession};
@@ -95,6 +95,20 @@ fn js_text(v: &JsValue) -> String {
         .unwrap_or_else(|| format!("{v:?}"))
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// `globalThis.bakeProgress(requests, bytes, expected)`, defined by the Worker script,
+    /// which posts it to the page; `catch`, so a missing function is no more than an error.
+    #[wasm_bindgen(catch, js_namespace = globalThis, js_name = bakeProgress)]
+    fn bake_progress(requests: f64, bytes: f64, expected: f64) -> Result<(), JsValue>;
+}
+
+/// Hands the engine's progress to the Worker script (`expected` is -1 when unknown).
+fn report_progress(p: Progress) {
+    let expected = p.expected_bytes.map_or(-1.0, |b| b as f64);
+    let _ = bake_progress(p.requests as f64, p.bytes as f64, expected);
+}
+
 /// One Worker's engine and sessions.
 #[wasm_bindgen]
 pub struct Bake {
@@ -138,7 +152,9 @@ impl Bake {
         let fetch: Box<dyn Fetch + Send> = Box::new(XhrFetch {
             base: base.to_string(),
         });
-        let engine = shared(Engine::new(fetch, &manifest, config));
+        let mut engine = Engine::new(fetch, &manifest, config);
+        engine.set_progress(Some(Box::new(report_progress)));
+        let engine = shared(engine);
         PANIC_ENGINE.with(|slot| *slot.borrow_mut() = Some(engine.clone()));
         std::panic::set_hook(Box::new(panic_hook));
         Ok(Bake {
@@ -150,14 +166,30 @@ impl Bake {
         })
     }
 
+    /// Files a whole part the Worker fetched (a hot sidecar, in parallel with compiling the
+    /// wasm) into the cache, checked against its length and hash; false if refused, and the
+    /// engine fetches it itself when needed.
+    pub fn accept_part(&self, file: &str, index: u32, bytes: &[u8]) -> bool {
+        self.engine
+            .lock()
+            .expect("engine lock")
+            .accept_part(file, index as usize, bytes)
+    }
+
     /// Whether this module can run SQL.
     pub fn has_sql(&self) -> bool {
         cfg!(feature = "sql")
     }
 
-    fn begin(&self, budget: f64) {
-        let budget = (budget > 0.0).then_some(budget as u64);
-        self.engine.lock().expect("engine lock").begin_query(budget);
+    /// Starts a query with its byte and request budgets (0: none).
+    fn begin(&self, budget: f64, max_requests: f64) {
+        self.engine
+            .lock()
+            .expect("engine lock")
+            .begin_query_with(Budget {
+                bytes: (budget > 0.0).then_some(budget as u64),
+                requests: (max_requests > 0.0).then_some(max_requests as u64),
+            });
     }
 
     fn answer<T: Serialize>(&self, result: T) -> Result<String, JsError> {
@@ -171,8 +203,9 @@ impl Bake {
         query: &str,
         options_json: &str,
         budget: f64,
+        max_requests: f64,
     ) -> Result<String, JsError> {
-        self.begin(budget);
+        self.begin(budget, max_requests);
         let opts: SearchOptions = serde_json::from_str(options_json).map_err(to_js)?;
         if self.search.is_none() {
             self.search =
@@ -188,6 +221,7 @@ impl Bake {
     }
 
     /// Runs one SQL statement with `db` as main and the others attached. Returns `{result, stats}`.
+    /// `budget` and `max_requests` stop it past so many bytes or requests (0: no limit);
     /// `time_limit_ms` and `max_bytes` are the query's [`Limits`](crate::sql::Limits) (0 for
     /// the defaults); a failure is an `Error` with a `kind` (see `to_js_kind`).
     #[cfg(feature = "sql")]
@@ -199,10 +233,11 @@ impl Bake {
         params_json: &str,
         max_rows: u32,
         budget: f64,
+        max_requests: f64,
         time_limit_ms: f64,
         max_bytes: f64,
     ) -> Result<String, JsValue> {
-        self.begin(budget);
+        self.begin(budget, max_requests);
         let params: serde_json::Value =
             serde_json::from_str(params_json).map_err(|e| JsValue::from(to_js(e)))?;
         if self.sql.is_none() {

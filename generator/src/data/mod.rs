@@ -202,6 +202,7 @@ fn bake_one(
     .map_err(sql_err)?;
     let mut schema = read_schema(&conn).map_err(sql_err)?;
     schema.file = format!("{}.sqlite", plan.name);
+    schema.btrees = schema::read_btrees(&conn).map_err(sql_err)?;
     // Scripts and SQLite files may name tables anything; each needs a page URL of its own.
     if let Some(m) =
         crate::slug::table_collision(&plan.name, schema.tables.iter().map(|t| t.name.as_str()))

@@ -1,7 +1,7 @@
 //! Reads a baked database's schema into the manifest's form.
 
 use rusqlite::Connection;
-use wasm_query::manifest::{Column, Database, ForeignKey, Index, Table};
+use wasm_query::manifest::{BTree, Column, Database, ForeignKey, Index, Table};
 
 use super::quote_ident;
 
@@ -94,7 +94,17 @@ pub fn read_schema(conn: &Connection) -> rusqlite::Result<Database> {
         file: String::new(),
         page_size,
         tables,
+        btrees: Vec::new(),
     })
+}
+
+/// Every B-tree's pages, as runs, from SQLite's `dbstat` table (overflow pages included).
+pub fn read_btrees(conn: &Connection) -> rusqlite::Result<Vec<BTree>> {
+    let pages: Vec<(String, u64)> = conn
+        .prepare("SELECT name, pageno FROM dbstat ORDER BY name, pageno")?
+        .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(BTree::from_pages(pages))
 }
 
 fn primary_key(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {

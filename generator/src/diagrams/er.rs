@@ -162,6 +162,7 @@ mod tests {
             ],
             file: "nyc.sqlite".into(),
             page_size: 4096,
+            btrees: vec![],
         };
         let src = dot("nyc", &db);
         assert!(src.contains("\"flights\":c1 -> \"airlines\":c0;"), "{src}");

@@ -712,3 +712,73 @@ async fn a_failed_engine_start_is_retried_and_then_forgotten() {
     assert!(r.as_u64().unwrap() >= 1, "{r}");
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_random_walk_query_is_bounded_reports_progress_and_obeys_its_request_budget() {
+    let site = demo_site();
+    let m = manifest(site);
+    let server = serve(site);
+    let base = format!("http://{}", server.addr);
+    let b = Browser::start().await;
+    b.client.goto(&format!("{base}/sql/")).await.unwrap();
+    b.wait_for("window.bake && 1", 10).await;
+    // Through the `origin` index SQLite visits a third of the flights in index order: one
+    // request per table page before the bound (6,483 requests, 29.6 MB).
+    let sql = "SELECT carrier, count(*) FROM flights WHERE origin = 'JFK' GROUP BY 1";
+    let got = eval_exact(
+        &b,
+        &format!(
+            "const seen = []; const r = await bake.sql('nyc', {}, null, {{onProgress: (p) => seen.push(p)}}); return {{r, seen}};",
+            json!(sql)
+        ),
+    )
+    .await
+    .unwrap();
+    let mut session = wasm_query::sql::SqlSession::open(native_engine(site, &m), &m).unwrap();
+    let native = session.query("nyc", sql, &Value::Null, 10_000).unwrap();
+    assert_eq!(
+        numbers_as_f64(&got["r"]["rows"]),
+        numbers_as_f64(&json!(native.rows))
+    );
+    let stats = &got["r"]["stats"];
+    let requests = stats["requests"].as_u64().unwrap();
+    assert!(requests <= 60, "{stats}");
+    assert!(stats["sweeps"].as_u64().unwrap() >= 1, "{stats}");
+    let seen = got["seen"].as_array().unwrap();
+    assert!(!seen.is_empty(), "no progress was reported");
+    let last = seen.last().unwrap();
+    assert!(last["requests"].as_u64().unwrap() <= requests, "{last}");
+    assert!(
+        seen.iter().any(|p| p["expected"].as_u64().is_some()),
+        "the sweep's total was never reported: {seen:?}"
+    );
+
+    // A query that needs more requests than its request budget stops with kind "requests";
+    // the console offers to raise it.
+    let r = b
+        .eval("bake.cancel(); try { await bake.sql('nyc', 'SELECT count(*) FROM flights WHERE arr_delay > 300', null, {maxRequests: 2}); return 'ran'; } catch (e) { return [e.kind, e.message]; }")
+        .await
+        .unwrap();
+    assert_eq!(r[0], json!("requests"), "{r}");
+    assert!(r[1].as_str().unwrap().contains("2 requests"), "{r}");
+    b.eval(
+        "document.getElementById('sql-text').value = 'SELECT count(*) FROM flights WHERE arr_delay > 300'; return 1;",
+    )
+    .await
+    .unwrap();
+    click_run(&b).await;
+    let rows = b
+        .wait_for(
+            "document.querySelector('#sql-result td') && document.querySelector('#sql-result td').textContent",
+            60,
+        )
+        .await;
+    assert_eq!(rows, json!("611"));
+    // The progress bar is gone once the answer is shown.
+    let hidden = b
+        .eval("return document.getElementById('sql-progress').hidden;")
+        .await
+        .unwrap();
+    assert_eq!(hidden, json!(true));
+    b.close().await;
+}

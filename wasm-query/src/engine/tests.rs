@@ -511,3 +511,206 @@ fn verify_passes_good_parts_once_and_names_a_stale_one() {
     f.always(None);
     e.verify_all().unwrap();
 }
+
+/// `m` with `f` declared a database whose B-trees lie at `trees` (page runs, pages = blocks).
+fn with_trees(mut m: Manifest, trees: &[(&str, &[[u64; 2]])]) -> Manifest {
+    m.databases.insert(
+        "db".into(),
+        crate::manifest::Database {
+            file: "f".into(),
+            page_size: BS,
+            tables: vec![],
+            btrees: trees
+                .iter()
+                .map(|(name, pages)| crate::manifest::BTree {
+                    name: name.to_string(),
+                    pages: pages.to_vec(),
+                })
+                .collect(),
+        },
+    );
+    m.validate().unwrap();
+    m
+}
+
+/// A deterministic shuffle of `0..n`.
+fn shuffled(n: u64) -> Vec<u64> {
+    let mut v: Vec<u64> = (0..n).collect();
+    let mut seed = 42u64;
+    for i in (1..v.len()).rev() {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        v.swap(i, (seed >> 33) as usize % (i + 1));
+    }
+    v
+}
+
+#[test]
+fn interleaved_scans_each_keep_their_read_ahead() {
+    let (dir, m, data) = site(2048 * BS as usize, 2048);
+    let mut e = Engine::new(DirFetch::new(dir.path()), &m, config());
+    e.begin_query(None);
+    // An index scan (blocks 0..) interleaved with a table scan (blocks 1000..), like a
+    // SQLite query reading an index and its table in step.
+    for b in 0..500u64 {
+        for blk in [b, 1000 + b] {
+            let off = blk * BS as u64;
+            assert_eq!(
+                read(&mut e, off, 100).unwrap(),
+                data[off as usize..off as usize + 100]
+            );
+        }
+    }
+    let s = e.query_stats();
+    // One head alone would restart at every read: 1,000 requests.
+    assert!(s.requests <= 30, "{s:?}");
+}
+
+#[test]
+fn a_scan_that_steps_over_small_gaps_keeps_its_read_ahead() {
+    let (dir, m, _) = site(2048 * BS as usize, 2048);
+    let mut e = Engine::new(DirFetch::new(dir.path()), &m, config());
+    e.begin_query(None);
+    // Leaves with an interior page of another tree between every few of them.
+    let mut blk = 0u64;
+    while blk < 1500 {
+        read(&mut e, blk * BS as u64, 10).unwrap();
+        blk += if blk % 5 == 4 { 3 } else { 1 };
+    }
+    let s = e.query_stats();
+    // As many requests as one sequential read of the blocks; one head per read would make
+    // it a request for every fifth read.
+    assert!(s.requests <= layout::sequential_requests(1500, 64), "{s:?}");
+}
+
+#[test]
+fn a_tree_read_at_random_is_fetched_whole_within_a_sequential_read() {
+    let blocks = 1000u64;
+    let (dir, m, data) = site(1100 * BS as usize, 4096);
+    // The table's pages 11..=1010 (blocks 10..=1009), with an index's page in between.
+    let m = with_trees(m, &[("t", &[[11, 500], [512, 499]]), ("i", &[[511, 1]])]);
+    let mut e = Engine::new(DirFetch::new(dir.path()), &m, config());
+    e.begin_query(None);
+    for b in shuffled(blocks) {
+        let off = (10 + b) * BS as u64;
+        assert_eq!(
+            read(&mut e, off, 64).unwrap(),
+            data[off as usize..off as usize + 64]
+        );
+    }
+    let s = e.query_stats();
+    let sequential = layout::sequential_requests(blocks + 1, 64);
+    assert!(s.requests <= sequential, "{s:?} vs {sequential}");
+    assert_eq!(s.sweeps, 1, "{s:?}");
+    // Without the layout, each of the 1,000 random reads is a request.
+    let (dir2, m2, _) = site(1100 * BS as usize, 4096);
+    let mut plain = Engine::new(DirFetch::new(dir2.path()), &m2, config());
+    plain.begin_query(None);
+    for b in shuffled(blocks) {
+        read(&mut plain, (10 + b) * BS as u64, 64).unwrap();
+    }
+    assert!(plain.query_stats().requests > 900);
+}
+
+#[test]
+fn a_few_lookups_never_fetch_a_whole_tree() {
+    let (dir, m, _) = site(1100 * BS as usize, 4096);
+    let m = with_trees(m, &[("t", &[[11, 1000]])]);
+    let mut e = Engine::new(DirFetch::new(dir.path()), &m, config());
+    e.begin_query(None);
+    for b in [5u64, 500, 900] {
+        read(&mut e, (10 + b) * BS as u64, 64).unwrap();
+    }
+    let s = e.query_stats();
+    assert_eq!(
+        (s.requests, s.bytes, s.sweeps),
+        (3, 3 * BS as u64, 0),
+        "{s:?}"
+    );
+}
+
+#[test]
+fn a_sweep_that_would_pass_the_byte_budget_is_not_started() {
+    let (dir, m, _) = site(1100 * BS as usize, 4096);
+    let m = with_trees(m, &[("t", &[[11, 1000]])]);
+    let mut e = Engine::new(DirFetch::new(dir.path()), &m, config());
+    e.begin_query(Some(100 * BS as u64));
+    // Far enough apart that no read continues another.
+    for b in shuffled(60) {
+        read(&mut e, (10 + b * 16) * BS as u64, 64).unwrap();
+    }
+    let s = e.query_stats();
+    assert_eq!((s.sweeps, s.requests), (0, 60), "{s:?}");
+}
+
+#[test]
+fn the_request_budget_stops_a_query() {
+    let (dir, m, _) = site(64 * BS as usize, 64);
+    let mut e = Engine::new(DirFetch::new(dir.path()), &m, config());
+    e.begin_query_with(Budget {
+        bytes: None,
+        requests: Some(3),
+    });
+    for b in [1u64, 20, 40] {
+        read(&mut e, b * BS as u64, 10).unwrap();
+    }
+    let err = read(&mut e, 60 * BS as u64, 10).unwrap_err();
+    assert_eq!(err, EngineError::RequestBudget { sent: 3, limit: 3 });
+    assert!(err.to_string().contains("higher limit"), "{err}");
+}
+
+#[test]
+fn progress_is_reported_after_every_request() {
+    let (dir, m, _) = site(1100 * BS as usize, 4096);
+    let m = with_trees(m, &[("t", &[[11, 1000]])]);
+    let mut e = Engine::new(DirFetch::new(dir.path()), &m, config());
+    let seen: Arc<Mutex<Vec<Progress>>> = Arc::default();
+    let sink = seen.clone();
+    e.set_progress(Some(Box::new(move |p| sink.lock().unwrap().push(p))));
+    e.begin_query(None);
+    for b in shuffled(1000) {
+        read(&mut e, (10 + b) * BS as u64, 64).unwrap();
+    }
+    let seen = seen.lock().unwrap();
+    let s = e.query_stats();
+    assert_eq!(seen.len() as u64, s.requests);
+    assert!(seen.windows(2).all(|w| w[0].bytes <= w[1].bytes));
+    let last = seen.last().unwrap();
+    assert_eq!((last.requests, last.bytes), (s.requests, s.bytes));
+    // Once the tree is being fetched whole, the total to expect is known.
+    assert!(
+        last.expected_bytes.is_some_and(|x| x >= s.bytes),
+        "{last:?}"
+    );
+}
+
+#[test]
+fn a_part_fetched_outside_is_checked_cached_and_counted_in_the_next_query() {
+    let (dir, m, data) = site(16 * BS as usize, 8);
+    let part = m.files["f"].parts[1].clone();
+    let bytes = std::fs::read(dir.path().join(&part.url[1..])).unwrap();
+    let mut e = Engine::new(DirFetch::new(dir.path()), &m, config());
+    // Wrong length or bytes that do not match the hash in the URL are refused.
+    assert!(!e.accept_part("f", 1, &bytes[1..]));
+    let mut spoiled = bytes.clone();
+    spoiled[0] ^= 1;
+    assert!(!e.accept_part("f", 1, &spoiled));
+    assert!(!e.accept_part("f", 7, &bytes));
+    assert!(e.accept_part("f", 1, &bytes));
+    e.begin_query(None);
+    let off = part.offset + 100;
+    assert_eq!(
+        read(&mut e, off, 2000).unwrap(),
+        data[off as usize..off as usize + 2000]
+    );
+    let s = e.query_stats();
+    assert_eq!(
+        (s.requests, s.bytes, s.round_trips, s.cache_misses),
+        (1, part.length, 1, 0),
+        "{s:?}"
+    );
+    assert!(e.fetcher().log.borrow().is_empty());
+    e.begin_query(None);
+    assert_eq!(e.query_stats(), Stats::default());
+}

@@ -98,6 +98,34 @@ fn make_lookup(path: &Path) {
         .unwrap();
 }
 
+/// The B-trees of the SQLite file at `path`, as the generator lists them in the manifest.
+fn btrees(path: &Path) -> Vec<crate::manifest::BTree> {
+    let c = Connection::open(path).unwrap();
+    let pages: Vec<(String, u64)> = c
+        .prepare("SELECT name, pageno FROM dbstat ORDER BY name, pageno")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    crate::manifest::BTree::from_pages(pages)
+}
+
+/// Requests a sequential read of the B-trees `names` of database `db` takes (the bound).
+fn sequential_bound(site: &Site, db: &str, names: &[&str]) -> u64 {
+    let d = &site.manifest.databases[db];
+    let file = &site.manifest.files[&d.file];
+    let cap = file.parts.iter().map(|p| p.length).max().unwrap() / u64::from(file.block_size);
+    let layout = crate::engine::layout::Layout::new(d, u64::from(file.block_size));
+    layout
+        .trees
+        .iter()
+        .filter(|t| names.contains(&t.name.as_str()))
+        .flat_map(|t| t.runs.iter())
+        .map(|(a, b)| crate::engine::layout::sequential_requests(b - a + 1, cap))
+        .sum()
+}
+
 /// Splits `data` into parts of `part_len` bytes under `_data/`.
 fn split(root: &Path, name: &str, data: &[u8], block: u32, part_len: usize) -> LogicalFile {
     crate::test_support::write_parts(root, name, data, block, part_len)
@@ -131,6 +159,7 @@ fn site(city_part_blocks: usize) -> Site {
                 file,
                 page_size: page,
                 tables: vec![],
+                btrees: btrees(path),
             },
         );
     }
@@ -380,6 +409,62 @@ fn a_cold_full_scan_reads_ahead() {
         let (_, warm) = run(&mut s, &e, "city", sql);
         assert_eq!(warm.requests, 0, "{warm:?}");
     }
+}
+
+#[test]
+fn a_lookup_per_row_through_an_index_stays_within_a_sequential_read() {
+    // Through `trips_fare`, SQLite visits the rows in fare order: a random walk over the
+    // table's pages, one request per page without the bound (the demo's `WHERE origin =
+    // 'JFK' GROUP BY carrier` made 6,483 requests that way).
+    let site = site(256);
+    let sql = "SELECT borough_id, count(*), sum(length(note)) FROM trips INDEXED BY trips_fare \
+               WHERE fare > 20 GROUP BY 1";
+    let (mut s, e, _) = open(&site);
+    let (got, cold) = run(&mut s, &e, "city", sql);
+    assert_eq!(got, native(&site, "city", sql));
+    // Page 1 and the schema, then the index and the table.
+    let bound = 2 + sequential_bound(&site, "city", &["sqlite_schema", "trips_fare", "trips"]);
+    println!("cold `{sql}`: {cold:?}, bound {bound}");
+    assert!(cold.requests <= bound, "{cold:?} > {bound}");
+    assert!(cold.sweeps >= 1, "{cold:?}");
+    // The same files without the B-tree layout: the cliff this bound removes.
+    let mut plain = site.manifest.clone();
+    plain.databases.get_mut("city").unwrap().btrees.clear();
+    let engine = shared(Engine::new(
+        Box::new(DirFetch::new(site.dir.path())) as Box<dyn Fetch + Send>,
+        &plain,
+        EngineConfig::default(),
+    ));
+    let mut session = SqlSession::open(engine.clone(), &plain).unwrap();
+    let (again, without) = run(&mut session, &engine, "city", sql);
+    assert_eq!(again, got);
+    println!("without the layout: {without:?}");
+    assert!(without.requests > 4 * bound, "{without:?}");
+}
+
+#[test]
+fn a_full_scan_tells_its_expected_bytes_from_the_plan() {
+    let site = site(256);
+    let (mut s, e, _) = open(&site);
+    let seen: Arc<Mutex<Vec<crate::engine::Progress>>> = Arc::default();
+    let sink = seen.clone();
+    e.lock()
+        .unwrap()
+        .set_progress(Some(Box::new(move |p| sink.lock().unwrap().push(p))));
+    let (_, stats) = run(&mut s, &e, "city", "SELECT sum(length(note)) FROM trips");
+    // SQLite scans the covering index on `note`, not the table.
+    let index = e
+        .lock()
+        .unwrap()
+        .tree_bytes("city.sqlite", "trips_note")
+        .unwrap();
+    let seen = seen.lock().unwrap();
+    let last = seen.last().expect("progress was reported");
+    assert_eq!(last.requests, stats.requests);
+    // What the query had fetched when it was planned (the schema), plus the index.
+    let expected = last.expected_bytes.expect("a full scan has an estimate");
+    assert!(expected >= index, "{last:?}, index {index}");
+    assert!(stats.bytes.abs_diff(expected) * 20 <= expected, "{last:?}");
 }
 
 #[test]
