@@ -22,6 +22,7 @@
 
 mod diagram_bench;
 mod query_bench;
+mod query_suite;
 
 use std::ffi::CString;
 use std::fmt::Write as _;
@@ -53,6 +54,12 @@ usage: cargo run --release -p bake-tests --bin bench -- [OPTIONS]
   --runs N         timed runs of the default site build, after one warm-up (default 3)
   --keep DIR       generate into DIR/site-bench and DIR/csv-bench and keep them
   --bake PATH      time this bake binary instead of building target/release/bake
+  --json PATH      (query) also write the ad-hoc suite's table as JSON to PATH
+  --query-cache DIR  (query) where the generated big table's site is kept between runs
+                   (default target/bench-cache; delete it to rebuild)
+  --big-rows N     (query) rows of the generated big table (default 3000000)
+  --sleep          (query) really sleep 50 ms + bytes at 20 Mbit/s per request instead of
+                   adding the modelled time (slow: minutes per bad query)
   -h, --help       this text";
 
 /// Which benchmarks to run.
@@ -83,6 +90,8 @@ struct Args {
     keep: Option<PathBuf>,
     /// A bake binary to time instead of building one.
     bake: Option<PathBuf>,
+    /// The query benchmark's options.
+    query: query_suite::Options,
 }
 
 impl Args {
@@ -95,6 +104,7 @@ impl Args {
             runs: 3,
             keep: None,
             bake: None,
+            query: query_suite::Options::default(),
         };
         let mut it = std::env::args().skip(1);
         while let Some(a) = it.next() {
@@ -129,6 +139,14 @@ impl Args {
                 }
                 "--keep" => args.keep = Some(PathBuf::from(value("--keep")?)),
                 "--bake" => args.bake = Some(PathBuf::from(value("--bake")?)),
+                "--json" => args.query.json = Some(PathBuf::from(value("--json")?)),
+                "--query-cache" => args.query.cache = Some(PathBuf::from(value("--query-cache")?)),
+                "--big-rows" => {
+                    args.query.big_rows = value("--big-rows")?
+                        .parse()
+                        .context("--big-rows takes a whole number")?
+                }
+                "--sleep" => args.query.sleep = true,
                 "-h" | "--help" => {
                     println!("{USAGE}");
                     std::process::exit(0);
@@ -235,9 +253,20 @@ fn run() -> Result<()> {
         csv_bench(&bake, &fresh_dir(&base, "csv-bench")?, args.csv_bytes)?;
     }
     if args.only.is_none() || args.only == Some(Only::Query) {
-        // About 1.08 million rows of the same generated CSV.
-        let rows = |path: &Path| generate_csv(path, 110_000_000).map(|(rows, _)| rows);
-        query_bench::run(&bake, &root, &fresh_dir(&base, "query-bench")?, rows)?;
+        // The same generated CSV as the CSV benchmark, by a number of rows, kept in a cache.
+        let rows = |path: &Path, n: u64| generate_csv_rows(path, n);
+        let cache = match &args.query.cache {
+            Some(c) => c.clone(),
+            None => root.join("target").join("bench-cache"),
+        };
+        query_bench::run(
+            &bake,
+            &root,
+            &fresh_dir(&base, "query-bench")?,
+            &cache,
+            &args.query,
+            rows,
+        )?;
     }
     if args.only.is_none() || args.only == Some(Only::Diagrams) {
         diagram_bench::run(&root)?;
@@ -1541,6 +1570,31 @@ fn generate_csv(path: &Path, target: u64) -> Result<(u64, u64)> {
     }
     w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     Ok((rows, bytes))
+}
+
+/// Streams exactly `rows` rows of the same CSV as [`generate_csv`] (same seed, same rows) to
+/// `path`; returns the bytes written.
+fn generate_csv_rows(path: &Path, rows: u64) -> Result<u64> {
+    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    let header = CSV_COLUMNS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(",")
+        + "\n";
+    w.write_all(header.as_bytes())?;
+    let mut bytes = header.len() as u64;
+    let mut rng = Rng::new(42);
+    let mut buf = Vec::with_capacity(256);
+    for id in 1..=rows {
+        buf.clear();
+        csv_row(&mut rng, id, &mut buf);
+        w.write_all(&buf)?;
+        bytes += buf.len() as u64;
+    }
+    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    Ok(bytes)
 }
 
 /// Column name and type of every column of table `big.rows`, from the site's manifest.

@@ -139,12 +139,15 @@ fn wasm_sizes(out: &mut String, site: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Builds the demo and a generated big table with `bake`, then measures.
+/// Builds the demo and (once, kept in `cache`) a generated big table with `bake`, then
+/// measures: the cold/warm table below, then the ad-hoc suite ([`crate::query_suite`]).
 pub fn run(
     bake: &Path,
     root: &Path,
     dir: &Path,
-    big_rows_csv: impl Fn(&Path) -> Result<u64>,
+    cache: &Path,
+    opts: &crate::query_suite::Options,
+    big_rows_csv: impl Fn(&Path, u64) -> Result<u64>,
 ) -> Result<()> {
     println!(
         "\n== query benchmark: cold = fresh engine (empty cache), warm = the same query again =="
@@ -160,6 +163,8 @@ pub fn run(
         .arg(&demo)
         .status()?;
     anyhow::ensure!(status.success(), "the demo did not build");
+    let site = crate::query_suite::big_site(bake, cache, opts.big_rows, &big_rows_csv)?;
+    let rows = opts.big_rows;
     let mut out = String::new();
     writeln!(
         out,
@@ -222,20 +227,6 @@ pub fn run(
             ),
         ],
     )?;
-    let big = dir.join("big");
-    std::fs::create_dir_all(big.join("content"))?;
-    let rows = big_rows_csv(&big.join("content/big.csv"))?;
-    std::fs::write(
-        big.join("bake.toml"),
-        "title = \"big\"\n[search]\nenabled = false\n[databases.big.tables.rows]\nsource = \"big.csv\"\nindexes = [[\"user_id\"], [\"city\"]]\n",
-    )?;
-    std::fs::write(big.join("content/_index.md"), "+++\ntitle = \"big\"\n+++\n")?;
-    let status = std::process::Command::new(bake)
-        .args(["build", "--quiet", "--config"])
-        .arg(big.join("bake.toml"))
-        .status()?;
-    anyhow::ensure!(status.success(), "the big site did not build");
-    let site = big.join("site");
     writeln!(
         out,
         "\ngenerated table ({rows} rows, 12 columns, indexes on user_id and city)"
@@ -280,5 +271,8 @@ pub fn run(
     )?;
     wasm_sizes(&mut out, &demo)?;
     print!("{out}");
-    Ok(())
+    let mut out = String::new();
+    let suite = crate::query_suite::run(&mut out, &demo, &site, dir, opts);
+    print!("{out}");
+    suite
 }
