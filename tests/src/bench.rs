@@ -254,7 +254,6 @@ fn run() -> Result<()> {
     }
     if args.only.is_none() || args.only == Some(Only::Query) {
         // The same generated CSV as the CSV benchmark, by a number of rows, kept in a cache.
-        let rows = |path: &Path, n: u64| generate_csv_rows(path, n);
         let cache = match &args.query.cache {
             Some(c) => c.clone(),
             None => root.join("target").join("bench-cache"),
@@ -265,7 +264,7 @@ fn run() -> Result<()> {
             &fresh_dir(&base, "query-bench")?,
             &cache,
             &args.query,
-            rows,
+            generate_csv_rows,
         )?;
     }
     if args.only.is_none() || args.only == Some(Only::Diagrams) {
