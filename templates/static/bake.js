@@ -232,6 +232,10 @@ const bake = {
   cancel() {
     for (const e of Object.values(engines)) if (e.pending.size) stop(e, "cancelled");
   },
+  /** Ends every Worker, busy or idle: the next call starts afresh with an empty cache. */
+  restart() {
+    for (const e of Object.values(engines)) stop(e, "cancelled");
+  },
   BakeError,
 };
 window.bake = bake;
@@ -324,6 +328,3 @@ function setupSearchBox() {
 
 setupSearchBox();
 
-// Pages that query at once (the SQL console, table pages) start the engine while the page
-// renders, so the first query pays only for its own pages.
-if (MANIFEST && document.documentElement.dataset.bakeModule === "sql") ensure("sql").catch(() => {});

@@ -28,7 +28,8 @@ async function sql(text, params) {
           progress.max = p.expected;
           progress.value = Math.min(p.bytes, p.expected);
         }
-        info.textContent = `Loading… ${(p.bytes / 1e6).toFixed(1)} MB fetched${p.expected ? ` of ~${(p.expected / 1e6).toFixed(1)} MB` : ""}`;
+        // On the bar, not in the row count line, which the query after this one may not rewrite.
+        progress.title = `${(p.bytes / 1e6).toFixed(1)} MB fetched${p.expected ? ` of ~${(p.expected / 1e6).toFixed(1)} MB` : ""}`;
       },
     });
   } finally {

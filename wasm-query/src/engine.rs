@@ -51,6 +51,10 @@ pub struct EngineConfig {
     pub retries: u32,
     /// First backoff in milliseconds; doubles each retry.
     pub backoff_ms: u32,
+    /// Largest B-tree fetched whole when a query reads it at random (the cache grows to hold
+    /// it until the next query starts); a bigger tree is fetched by windows of a sixteenth
+    /// of the cache. Within the query's byte budget either way.
+    pub sweep_max_bytes: u64,
 }
 
 impl Default for EngineConfig {
@@ -60,6 +64,7 @@ impl Default for EngineConfig {
             read_ahead_max_blocks: u64::MAX,
             retries: 3,
             backoff_ms: 100,
+            sweep_max_bytes: 512 * 1024 * 1024,
         }
     }
 }
@@ -328,6 +333,8 @@ type BlockKey = (u32, u64);
 /// LRU of blocks, bounded in bytes.
 struct BlockCache {
     capacity: u64,
+    /// The configured capacity; `capacity` is above it while a query holds a swept tree.
+    base_capacity: u64,
     used: u64,
     tick: u64,
     /// Block → (bytes, last use).
@@ -362,6 +369,28 @@ impl BlockCache {
         }
     }
 
+    /// Room for `bytes` more on top of what is cached now, until [`BlockCache::shrink`].
+    fn grow_for(&mut self, bytes: u64) {
+        self.capacity = self.capacity.max(self.used + bytes);
+    }
+
+    /// Back to the configured capacity, evicting the least recently used blocks.
+    fn shrink(&mut self) {
+        self.capacity = self.base_capacity;
+        self.evict();
+    }
+
+    fn evict(&mut self) {
+        while self.used > self.capacity {
+            let Some((_, victim)) = self.order.pop_first() else {
+                break;
+            };
+            if let Some((d, _)) = self.blocks.remove(&victim) {
+                self.used -= d.len() as u64;
+            }
+        }
+    }
+
     fn insert(&mut self, key: (u32, u64), data: Arc<[u8]>) {
         if let Some((old, t)) = self.blocks.remove(&key) {
             self.used -= old.len() as u64;
@@ -371,14 +400,7 @@ impl BlockCache {
         self.used += data.len() as u64;
         self.blocks.insert(key, (data, self.tick));
         self.order.insert(self.tick, key);
-        while self.used > self.capacity {
-            let Some((_, victim)) = self.order.pop_first() else {
-                break;
-            };
-            if let Some((d, _)) = self.blocks.remove(&victim) {
-                self.used -= d.len() as u64;
-            }
-        }
+        self.evict();
     }
 }
 
@@ -439,6 +461,7 @@ impl<F: Fetch> Engine<F> {
             files,
             cache: BlockCache {
                 capacity: config.cache_bytes,
+                base_capacity: config.cache_bytes,
                 used: 0,
                 tick: 0,
                 blocks: HashMap::new(),
@@ -465,6 +488,7 @@ impl<F: Fetch> Engine<F> {
     /// Starts a query with a byte and a request budget.
     pub fn begin_query_with(&mut self, budget: Budget) {
         self.query = std::mem::take(&mut self.prefetched);
+        self.cache.shrink();
         self.budget = budget;
         self.expected_bytes = None;
         for st in self.files.values_mut() {
@@ -858,19 +882,20 @@ impl<F: Fetch> Engine<F> {
         Ok(())
     }
 
-    /// Fetches B-tree `t` of `file` in large requests: all of it when it fits in half the
-    /// cache, else the window (a sixteenth of the cache) that holds block `around`. Skipped
+    /// Fetches B-tree `t` of `file` in large requests: all of it up to
+    /// [`EngineConfig::sweep_max_bytes`], else the window (a sixteenth of the cache) that
+    /// holds block `around`. Skipped
     /// when it would pass the byte budget: the reads then go on one by one, and the request
     /// budget stops a runaway query.
     fn sweep(&mut self, file: &str, t: usize, around: u64) -> Result<(), EngineError> {
         let st = &self.files[file];
         let (id, bs) = (st.id, st.meta.block_size as u64);
         let tree = &st.layout.trees[t];
-        let whole = tree.blocks * bs <= self.cache.capacity / 2;
+        let whole = tree.blocks * bs <= self.config.sweep_max_bytes;
         let spans: Vec<(u64, u64)> = if whole {
             tree.runs.clone()
         } else {
-            let window = (self.cache.capacity / 16 / bs).max(1);
+            let window = (self.cache.base_capacity / 16 / bs).max(1);
             let Some((a, b)) = st.layout.run_of(t, around) else {
                 return Ok(());
             };
@@ -901,6 +926,8 @@ impl<F: Fetch> Engine<F> {
         }
         if whole {
             self.files.get_mut(file).expect("known file").tree_swept[t] = true;
+            // The rest of the query reads this tree at random: all of it must stay cached.
+            self.cache.grow_for(bytes);
         }
         self.query.sweeps += 1;
         self.total.sweeps += 1;

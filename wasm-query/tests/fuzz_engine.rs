@@ -241,6 +241,7 @@ fn engine_config() -> impl Strategy<Value = EngineConfig> {
                 read_ahead_max_blocks,
                 retries,
                 backoff_ms: 1,
+                ..EngineConfig::default()
             },
         )
 }
@@ -442,7 +443,7 @@ proptest! {
         for f in queued {
             faulty.then(f.unwrap_or(Fault::IgnoreRange));
         }
-        let cfg = EngineConfig { cache_bytes: 1 << 30, read_ahead_max_blocks: 8, retries: 1, backoff_ms: 1 };
+        let cfg = EngineConfig { cache_bytes: 1 << 30, read_ahead_max_blocks: 8, retries: 1, backoff_ms: 1, ..EngineConfig::default() };
         let mut engine = Engine::new(&faulty, &s.manifest, cfg);
         let size = s.data.len() as u64;
         let mut wrong = false;
@@ -586,6 +587,7 @@ fn small_cache_keeps_the_blocks_of_the_read_in_progress() {
         read_ahead_max_blocks: 0,
         retries: 0,
         backoff_ms: 1,
+        ..EngineConfig::default()
     };
     let mut e = Engine::new(&s.host, &s.manifest, cfg);
     let mut one = [0u8; 1];

@@ -169,9 +169,9 @@ async fn browser_answers_equal_native_answers() {
         let native = sql
             .query(&case.db, &case.sql, &Value::Null, 10_000)
             .unwrap_or_else(|e| panic!("{}: {e}", case.sql));
-        // A cold Worker for every query: cancel() ends the Worker, the call starts a new one.
+        // A cold Worker for every query: restart() ends the Workers, the call starts a new one.
         let js = format!(
-            "bake.cancel(); const r = await bake.sql({}, {}); return r;",
+            "bake.restart(); const r = await bake.sql({}, {}); return r;",
             json!(case.db),
             json!(case.sql)
         );
@@ -198,7 +198,7 @@ async fn browser_answers_equal_native_answers() {
             serde_json::from_value(Value::Object(case.options.clone())).unwrap();
         let native = search.search(&case.query, &opts).unwrap();
         let js = format!(
-            "bake.cancel(); return await bake.search({}, {});",
+            "bake.restart(); return await bake.search({}, {});",
             json!(case.query),
             Value::Object(case.options.clone())
         );
@@ -756,7 +756,7 @@ async fn a_random_walk_query_is_bounded_reports_progress_and_obeys_its_request_b
     // A query that needs more requests than its request budget stops with kind "requests";
     // the console offers to raise it.
     let r = b
-        .eval("bake.cancel(); try { await bake.sql('nyc', 'SELECT count(*) FROM flights WHERE arr_delay > 300', null, {maxRequests: 2}); return 'ran'; } catch (e) { return [e.kind, e.message]; }")
+        .eval("bake.restart(); try { await bake.sql('nyc', 'SELECT count(*) FROM flights WHERE arr_delay > 300', null, {maxRequests: 2}); return 'ran'; } catch (e) { return [e.kind, e.message]; }")
         .await
         .unwrap();
     assert_eq!(r[0], json!("requests"), "{r}");

@@ -36,6 +36,7 @@ fn config() -> EngineConfig {
         read_ahead_max_blocks: 64,
         retries: 2,
         backoff_ms: 100,
+        ..EngineConfig::default()
     }
 }
 
@@ -713,4 +714,25 @@ fn a_part_fetched_outside_is_checked_cached_and_counted_in_the_next_query() {
     assert!(e.fetcher().log.borrow().is_empty());
     e.begin_query(None);
     assert_eq!(e.query_stats(), Stats::default());
+}
+
+#[test]
+fn a_swept_tree_bigger_than_the_cache_stays_for_its_query_only() {
+    let (dir, m, _) = site(1100 * BS as usize, 4096);
+    let m = with_trees(m, &[("t", &[[11, 1000]])]);
+    let cfg = EngineConfig {
+        cache_bytes: 64 * BS as u64,
+        ..config()
+    };
+    let mut e = Engine::new(DirFetch::new(dir.path()), &m, cfg);
+    e.begin_query(None);
+    for b in shuffled(1000) {
+        read(&mut e, (10 + b) * BS as u64, 64).unwrap();
+    }
+    let s = e.query_stats();
+    assert!(s.requests <= layout::sequential_requests(1000, 64), "{s:?}");
+    assert_eq!(s.sweeps, 1, "{s:?}");
+    // The next query gives the memory back.
+    e.begin_query(None);
+    assert!(e.cache.used <= 64 * BS as u64, "{}", e.cache.used);
 }
