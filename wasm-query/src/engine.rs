@@ -845,10 +845,21 @@ impl<F: Fetch> Engine<F> {
         if let Some(run) = todo.last_mut()
             && run.1 == last
         {
-            // Read ahead only into blocks that are not cached yet.
-            let mut end = last;
-            while end < last + ahead && end < limit && !self.cache.contains((id, end + 1)) {
-                end += 1;
+            // Read ahead up to the last block not cached yet, stepping over cached ones (the
+            // hot interior pages among a tree's leaves: stopping at each would cut a scan
+            // into a request per interior page), but not into a stretch already fetched.
+            let (mut end, mut probe, mut cached_run) = (last, last, 0);
+            while probe < last + ahead && probe < limit {
+                probe += 1;
+                if self.cache.contains((id, probe)) {
+                    cached_run += 1;
+                    if cached_run >= RUN_GAP_BLOCKS {
+                        break;
+                    }
+                } else {
+                    cached_run = 0;
+                    end = probe;
+                }
             }
             run.1 = end;
         }

@@ -736,3 +736,20 @@ fn a_swept_tree_bigger_than_the_cache_stays_for_its_query_only() {
     e.begin_query(None);
     assert!(e.cache.used <= 64 * BS as u64, "{}", e.cache.used);
 }
+
+#[test]
+fn read_ahead_steps_over_cached_interior_pages() {
+    let (dir, m, _) = site(2048 * BS as usize, 2048);
+    let mut e = Engine::new(DirFetch::new(dir.path()), &m, config());
+    // Every 50th block is cached already, like the hot interior pages among a tree's leaves.
+    for blk in (25..2000u64).step_by(50) {
+        read(&mut e, blk * BS as u64, 10).unwrap();
+    }
+    e.begin_query(None);
+    for blk in (0..2000u64).filter(|b| b % 50 != 25) {
+        read(&mut e, blk * BS as u64, 10).unwrap();
+    }
+    let s = e.query_stats();
+    // A request per cached block (40) if read-ahead stopped at each.
+    assert!(s.requests <= layout::sequential_requests(2000, 64), "{s:?}");
+}
