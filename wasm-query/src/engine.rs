@@ -1070,10 +1070,18 @@ impl<F: Fetch> Engine<F> {
             }
         }
         for blk in a..=b {
-            let s = ((blk - a) * bs) as usize;
-            let e = (s + bs as usize).min(bytes.len());
-            let data: Arc<[u8]> = bytes[s..e].into();
-            self.cache.insert((id, blk), data.clone());
+            // A block read ahead over may be cached already: the bytes first handed out stay,
+            // so that `verify` compares what SQLite or tantivy really saw with the part.
+            let data = match self.cache.get((id, blk)) {
+                Some(seen) => seen,
+                None => {
+                    let s = ((blk - a) * bs) as usize;
+                    let e = (s + bs as usize).min(bytes.len());
+                    let data: Arc<[u8]> = bytes[s..e].into();
+                    self.cache.insert((id, blk), data.clone());
+                    data
+                }
+            };
             out.insert(blk, data);
         }
         Ok(out)

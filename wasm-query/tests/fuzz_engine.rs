@@ -437,50 +437,7 @@ proptest! {
         queued in prop::collection::vec(prop::option::weighted(0.5, corrupting_fault()), 0..12),
         ops in prop::collection::vec(read_op(), 1..20),
     ) {
-        let s = site(data, &sizes, bs, vec![], false);
-        let faulty = Faulty::new(&s.host);
-        let n = queued.len();
-        for f in queued {
-            faulty.then(f.unwrap_or(Fault::IgnoreRange));
-        }
-        let cfg = EngineConfig { cache_bytes: 1 << 30, read_ahead_max_blocks: 8, retries: 1, backoff_ms: 1, ..EngineConfig::default() };
-        let mut engine = Engine::new(&faulty, &s.manifest, cfg);
-        let size = s.data.len() as u64;
-        let mut wrong = false;
-        let mut next = 0u64;
-        let mut spans = Vec::new();
-        for op in &ops {
-            let (offset, len) = match *op {
-                ReadOp::At { permille, len } => (size * permille as u64 / 1000, len),
-                ReadOp::Next { len } => (next, len),
-                ReadOp::Beyond { offset, len } => (offset.max(size), len),
-            };
-            let mut buf = vec![0u8; len];
-            if engine.read("f", offset, &mut buf).is_ok() {
-                wrong |= buf != s.data[offset as usize..offset as usize + len];
-                spans.push((offset, len));
-            }
-            next = offset.saturating_add(len as u64).min(size);
-        }
-        // Use up the faults not yet served, so `verify` talks to the good host.
-        for _ in 0..n {
-            let _ = faulty.fetch(&Request { url: String::new(), range: None });
-        }
-        let mut named = 0;
-        loop {
-            match engine.verify("f") {
-                Ok(()) => break,
-                Err(EngineError::Corrupt { .. }) => named += 1,
-                Err(e) => return Err(TestCaseError::fail(format!("verify: {e}"))),
-            }
-            prop_assert!(named <= s.manifest.files["f"].parts.len(), "verify never settles");
-        }
-        prop_assert!(!wrong || named > 0, "wrong bytes were read but verify found nothing");
-        for (offset, len) in spans {
-            let mut buf = vec![0u8; len];
-            engine.read("f", offset, &mut buf).map_err(|e| TestCaseError::fail(format!("re-read: {e}")))?;
-            prop_assert!(buf == s.data[offset as usize..offset as usize + len], "wrong bytes after verify");
-        }
+        check_corruption_is_named(data, &sizes, bs, queued, &ops)?;
     }
 
     /// `parts_for` maps any in-bounds range onto the parts that tile it: pieces in order,
@@ -574,6 +531,126 @@ proptest! {
     fn manifest_text_never_panics(text in "\\PC{0,200}") {
         let _ = Manifest::from_json(&text);
     }
+}
+
+/// The body of `corruption_is_named_by_verify`: `queued` faults (a `None` is a good answer)
+/// served in turn while `ops` are read; wrong bytes read must make `verify` name a part.
+fn check_corruption_is_named(
+    data: Vec<u8>,
+    sizes: &[usize],
+    bs: u32,
+    queued: Vec<Option<Fault>>,
+    ops: &[ReadOp],
+) -> Result<(), TestCaseError> {
+    let s = site(data, sizes, bs, vec![], false);
+    let faulty = Faulty::new(&s.host);
+    let n = queued.len();
+    for f in queued {
+        faulty.then(f.unwrap_or(Fault::IgnoreRange));
+    }
+    let cfg = EngineConfig {
+        cache_bytes: 1 << 30,
+        read_ahead_max_blocks: 8,
+        retries: 1,
+        backoff_ms: 1,
+        ..EngineConfig::default()
+    };
+    let mut engine = Engine::new(&faulty, &s.manifest, cfg);
+    let size = s.data.len() as u64;
+    let mut wrong = false;
+    let mut next = 0u64;
+    let mut spans = Vec::new();
+    for op in ops {
+        let (offset, len) = match *op {
+            ReadOp::At { permille, len } => (size * permille as u64 / 1000, len),
+            ReadOp::Next { len } => (next, len),
+            ReadOp::Beyond { offset, len } => (offset.max(size), len),
+        };
+        let mut buf = vec![0u8; len];
+        if engine.read("f", offset, &mut buf).is_ok() {
+            wrong |= buf != s.data[offset as usize..offset as usize + len];
+            spans.push((offset, len));
+        }
+        next = offset.saturating_add(len as u64).min(size);
+    }
+    // Use up the faults not yet served, so `verify` talks to the good host.
+    for _ in 0..n {
+        let _ = faulty.fetch(&Request {
+            url: String::new(),
+            range: None,
+        });
+    }
+    let mut named = 0;
+    loop {
+        match engine.verify("f") {
+            Ok(()) => break,
+            Err(EngineError::Corrupt { .. }) => named += 1,
+            Err(e) => return Err(TestCaseError::fail(format!("verify: {e}"))),
+        }
+        prop_assert!(
+            named <= s.manifest.files["f"].parts.len(),
+            "verify never settles"
+        );
+    }
+    prop_assert!(
+        !wrong || named > 0,
+        "wrong bytes were read but verify found nothing"
+    );
+    for (offset, len) in spans {
+        let mut buf = vec![0u8; len];
+        engine
+            .read("f", offset, &mut buf)
+            .map_err(|e| TestCaseError::fail(format!("re-read: {e}")))?;
+        prop_assert!(
+            buf == s.data[offset as usize..offset as usize + len],
+            "wrong bytes after verify"
+        );
+    }
+
+    Ok(())
+}
+
+/// Found by CI: a read fetched blocks again that an earlier read had cached with a host's
+/// flipped bytes, and put the right bytes over them, so `verify` found the cache clean after
+/// wrong bytes had been returned.
+#[test]
+fn a_block_read_wrong_stays_as_read_until_verify() {
+    let data = (0..14_457u64)
+        .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8)
+        .collect();
+    let ok = None;
+    let queued = vec![
+        ok.clone(),
+        ok.clone(),
+        Some(Fault::Corrupt),
+        ok.clone(),
+        ok,
+        Some(Fault::Truncate(0)),
+    ];
+    let ops = [
+        ReadOp::Beyond {
+            offset: u64::MAX,
+            len: 1,
+        },
+        ReadOp::At {
+            permille: 0,
+            len: 3073,
+        },
+        ReadOp::At {
+            permille: 850,
+            len: 1,
+        },
+        ReadOp::At {
+            permille: 0,
+            len: 1,
+        },
+        ReadOp::At {
+            permille: 417,
+            len: 4170,
+        },
+        ReadOp::Next { len: 1067 },
+    ];
+    check_corruption_is_named(data, &[3328], 1024, queued, &ops).unwrap();
 }
 
 /// The engine read a block it had counted as cached after fetching its neighbours, which
