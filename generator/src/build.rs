@@ -155,7 +155,7 @@ pub fn build(config: &Config, opts: &BuildOptions) -> Result<BuildReport> {
     };
     // 6. data files, manifest
     let mut output = Output::new(staging.path().to_path_buf(), config.host);
-    let manifest_url = write_data(&config, &mut output, &dbs, packed.as_ref())?;
+    let data_urls = write_data(&config, &mut output, &dbs, packed.as_ref())?;
     // 7. templates
     let mut renderer = Renderer::new(&config)?;
     let query_html: BTreeMap<String, String> = config_queries
@@ -163,7 +163,11 @@ pub fn build(config: &Config, opts: &BuildOptions) -> Result<BuildReport> {
         .map(|(n, (r, d))| (n.clone(), queries::to_html(n, r, d)))
         .collect();
     renderer.register_function("query", query_function(Arc::new(query_html)));
-    let assets = write_theme_assets(&config, &mut output, manifest_url.is_some())?;
+    let assets = write_theme_assets(&config, &mut output, data_urls.is_some())?;
+    let (manifest_url, preload) = match data_urls {
+        Some(d) => (Some(d.manifest), d.hot),
+        None => (None, BTreeMap::new()),
+    };
     let site = SiteContext {
         sections: model.nav(),
         tags: model.tag_links(),
@@ -171,6 +175,7 @@ pub fn build(config: &Config, opts: &BuildOptions) -> Result<BuildReport> {
         search: packed.is_some(),
         databases: dbs.iter().map(|d| d.name.clone()).collect(),
         manifest_url,
+        preload,
         gallery: !diagrams.is_empty(),
         generator: format!("bake {}", env!("CARGO_PKG_VERSION")),
     };
@@ -515,12 +520,19 @@ fn query_function(html: Arc<BTreeMap<String, String>>) -> impl tera::Function {
 }
 
 /// Splits databases and the search pack into parts and writes the manifest; returns its URL.
+/// Where the browser finds the data: the manifest's hashed URL, and per module (`search`,
+/// `sql`) the URLs of the hot sidecar parts it reads first.
+struct DataUrls {
+    manifest: String,
+    hot: BTreeMap<String, Vec<String>>,
+}
+
 fn write_data(
     config: &Config,
     output: &mut Output,
     dbs: &[BakedDatabase],
     packed: Option<&search::PackedIndex>,
-) -> Result<Option<String>> {
+) -> Result<Option<DataUrls>> {
     if dbs.is_empty() && packed.is_none() {
         return Ok(None);
     }
@@ -573,7 +585,18 @@ fn write_data(
         .validate()
         .map_err(|e| Error::msg(format!("internal error: the manifest is inconsistent: {e}")))?;
     let json = serde_json::to_vec(&manifest).expect("manifest serializes");
-    Ok(Some(output.hashed_asset("manifest.json", &json)?))
+    let mut hot: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, file) in &manifest.files {
+        if let Some(data) = name.strip_suffix(".hot") {
+            let module = if data == "search.pack" { "search" } else { "sql" };
+            let urls = file.parts.iter().map(|p| p.url.clone());
+            hot.entry(module.into()).or_default().extend(urls);
+        }
+    }
+    Ok(Some(DataUrls {
+        manifest: output.hashed_asset("manifest.json", &json)?,
+        hot,
+    }))
 }
 
 /// Writes the stylesheet, and for sites with data or search the scripts and the two browser

@@ -231,6 +231,9 @@ pub struct SiteContext {
     pub databases: Vec<String>,
     /// Hashed URL of the data manifest, if the site has data or search.
     pub manifest_url: Option<String>,
+    /// URLs of the hot sidecar parts each browser module reads first (`search`, `sql`):
+    /// the pages that will certainly run that module preload them.
+    pub preload: BTreeMap<String, Vec<String>>,
     /// Whether the site has diagrams (the header links to the gallery).
     pub gallery: bool,
     /// `bake VERSION`.

@@ -22,6 +22,32 @@ fn manifest_url(html: &str) -> String {
     value[..value.find(['"', ' ', '>']).unwrap()].to_string()
 }
 
+/// The `href`s of a page's `<link rel=preload>` and `<link rel=modulepreload>`, in order.
+fn preloads(html: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = html;
+    while let Some(at) = rest.find("<link") {
+        let tag = &rest[at..at + rest[at..].find('>').unwrap()];
+        rest = &rest[at + tag.len()..];
+        if !tag.contains("preload") {
+            continue;
+        }
+        let value = tag[tag.find("href=").unwrap() + 5..].trim_start_matches('"');
+        out.push(value[..value.find(['"', ' ', '>']).unwrap_or(value.len())].to_string());
+    }
+    out
+}
+
+/// The `content` of `<meta name=NAME …>` (minified: attributes sorted, quotes dropped).
+fn meta(html: &str, name: &str) -> String {
+    let at = html
+        .find(&format!("name={name}>"))
+        .unwrap_or_else(|| panic!("meta {name}"));
+    let tag = &html[html[..at].rfind('<').unwrap()..at];
+    let value = tag[tag.find("content=").unwrap() + 8..].trim_start_matches('"');
+    value[..value.find(['"', ' ', '>']).unwrap_or(value.len())].to_string()
+}
+
 /// Re-joins a logical file from its parts, checking each part's length.
 fn join(site: &Path, file: &wasm_query::manifest::LogicalFile) -> Vec<u8> {
     let mut bytes = Vec::new();
@@ -178,6 +204,42 @@ fn demo_manifest_describes_the_files_exactly() {
         .unwrap()
         .to_string();
     assert_eq!(top_url, "/caching/stale-while-revalidate/");
+
+    // The pages that will certainly run a module preload what its first call needs: the
+    // Worker, the module's glue and wasm, the manifest and every part of its hot sidecars.
+    // Other pages preload nothing (the header's search box loads search on first use).
+    let sidecar_parts = |files: &[String]| -> Vec<String> {
+        files
+            .iter()
+            .flat_map(|f| manifest.files[&format!("{f}.hot")].parts.iter())
+            .map(|p| p.url.clone())
+            .collect()
+    };
+    let search_page = std::fs::read_to_string(site.join("search/index.html")).unwrap();
+    let mut want = vec![
+        meta(&search_page, "bake-worker"),
+        meta(&search_page, "bake-search-js"),
+        meta(&search_page, "bake-search-wasm"),
+        url.clone(),
+    ];
+    want.extend(sidecar_parts(&[search.file.clone()]));
+    assert_eq!(preloads(&search_page), want);
+    let table_page = std::fs::read_to_string(site.join("tables/nyc/flights/index.html")).unwrap();
+    let mut want = vec![
+        meta(&table_page, "bake-worker"),
+        meta(&table_page, "bake-sql-js"),
+        meta(&table_page, "bake-sql-wasm"),
+        url.clone(),
+    ];
+    let db_files: Vec<String> = manifest
+        .databases
+        .values()
+        .map(|d| d.file.clone())
+        .collect();
+    want.extend(sidecar_parts(&db_files));
+    assert!(want.len() > 5, "the databases have hot sidecars");
+    assert_eq!(preloads(&table_page), want);
+    assert_eq!(preloads(&page), Vec::<String>::new());
 
     let headers = std::fs::read_to_string(site.join("_headers")).unwrap();
     assert!(headers.contains("/_data/*\n  Cache-Control: public, max-age=31536000, immutable, no-transform\n  Content-Type: application/octet-stream"));
