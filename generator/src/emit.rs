@@ -2,6 +2,7 @@
 //! the manifest, `_headers`, minified HTML — all written into a staging folder that is
 //! swapped into place in one step, so a failed build never leaves a half-written site.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
@@ -24,6 +25,44 @@ pub struct Output {
     pub files: usize,
     /// Bytes written.
     pub bytes: u64,
+    /// What the service worker needs to know, gathered as files are written.
+    shell: Shell,
+}
+
+/// The fixed name of the service worker (revalidated on every visit: `_headers`).
+pub const SERVICE_WORKER: &str = "bake-sw.js";
+/// The fixed name of the web app manifest.
+pub const WEB_MANIFEST: &str = "bake.webmanifest";
+
+/// Pages every visit precaches for offline use (as written, and as URLs).
+const SHELL_PAGES: &[(&str, &str)] = &[
+    ("index.html", "/"),
+    ("search/index.html", "/search/"),
+    ("sql/index.html", "/sql/"),
+    ("404.html", "/404.html"),
+];
+
+/// Theme files every visit precaches (the engine's files are kept once a page uses them,
+/// so a page that only searches never downloads SQLite).
+const SHELL_ASSETS: &[&str] = &[
+    "style.css",
+    "bake.js",
+    "search-page.js",
+    "sql-console.js",
+    "table-page.js",
+];
+
+/// What `Output` learns about the page shell while the site is written.
+#[derive(Default)]
+struct Shell {
+    /// URL of each hashed asset, by name (`style.css` → `/_assets/style.HASH.css`).
+    assets: BTreeMap<String, String>,
+    /// Every other file under `_assets/` (the engine modules, diagrams).
+    others: BTreeSet<String>,
+    /// Shell pages written (paths as in [`SHELL_PAGES`]).
+    pages: BTreeSet<String>,
+    /// The home page's `<title>`: the web app's name.
+    title: Option<String>,
 }
 
 impl Output {
@@ -34,6 +73,7 @@ impl Output {
             host,
             files: 0,
             bytes: 0,
+            shell: Shell::default(),
         }
     }
 
@@ -86,7 +126,77 @@ impl Output {
     }
 
     /// Writes `bytes` at `rel` (a path relative to the site root).
+    ///
+    /// `_headers` is the last file a build writes: for a site with data or search (its
+    /// pages load `bake.js`) the service worker and the web app manifest are written with it,
+    /// from what the files written so far were.
     pub fn write(&mut self, rel: &str, bytes: &[u8]) -> Result<()> {
+        if rel == "_headers" && self.shell.assets.contains_key("bake.js") {
+            self.write_offline_files()?;
+        }
+        self.note(rel, bytes);
+        self.write_file(rel, bytes)
+    }
+
+    fn note(&mut self, rel: &str, bytes: &[u8]) {
+        if SHELL_PAGES.iter().any(|(page, _)| *page == rel) {
+            self.shell.pages.insert(rel.to_string());
+            if rel == "index.html" {
+                self.shell.title = page_title(bytes);
+            }
+        } else if rel.starts_with(&format!("{ASSETS_DIR}/")) {
+            self.shell.others.insert(format!("/{rel}"));
+        }
+    }
+
+    /// The service worker (`bake-sw.js`: its precache list and build id, then the theme's
+    /// script) and the web app manifest (`bake.webmanifest`).
+    fn write_offline_files(&mut self) -> Result<()> {
+        let mut precache: Vec<String> = SHELL_PAGES
+            .iter()
+            .filter(|(page, _)| self.shell.pages.contains(*page))
+            .map(|(_, url)| url.to_string())
+            .collect();
+        precache.extend(
+            SHELL_ASSETS
+                .iter()
+                .filter_map(|name| self.shell.assets.get(*name).cloned()),
+        );
+        precache.push(format!("/{WEB_MANIFEST}"));
+        // The build: every hashed file the pages may load (a new build of any of them is a
+        // new service worker, whose cache replaces the old one).
+        let mut build = blake3::Hasher::new();
+        for url in self.shell.assets.values().chain(&self.shell.others) {
+            build.update(url.as_bytes());
+            build.update(b"\n");
+        }
+        let build = &build.finalize().to_hex()[..16];
+        let body = crate::theme::STATIC
+            .iter()
+            .find(|(name, _)| *name == SERVICE_WORKER)
+            .map(|(_, bytes)| *bytes)
+            .expect("the theme has a service worker");
+        let mut sw = format!(
+            "const BAKE_BUILD = {};\nconst BAKE_PRECACHE = {};\n",
+            serde_json::to_string(build).expect("a string serializes"),
+            serde_json::to_string(&precache).expect("strings serialize"),
+        )
+        .into_bytes();
+        sw.extend_from_slice(body);
+        self.write_file(SERVICE_WORKER, &sw)?;
+        let name = self.shell.title.clone().unwrap_or_else(|| "bake".into());
+        let manifest = serde_json::json!({
+            "name": name,
+            "short_name": name,
+            "start_url": "/",
+            "scope": "/",
+            "display": "standalone",
+        });
+        let manifest = serde_json::to_vec_pretty(&manifest).expect("JSON serializes");
+        self.write_file(WEB_MANIFEST, &manifest)
+    }
+
+    fn write_file(&mut self, rel: &str, bytes: &[u8]) -> Result<()> {
         self.check_size(rel, bytes.len() as u64, None)?;
         let path = self.path_for(rel)?;
         std::fs::write(&path, bytes).map_err(|e| Error::io(&path, "write", e))?;
@@ -113,7 +223,10 @@ impl Output {
         let (stem, ext) = name.rsplit_once('.').unwrap_or((name, "bin"));
         let rel = format!("{ASSETS_DIR}/{stem}.{}.{ext}", hash16(bytes));
         self.write(&rel, bytes)?;
-        Ok(format!("/{rel}"))
+        let url = format!("/{rel}");
+        self.shell.others.remove(&url);
+        self.shell.assets.insert(name.to_string(), url.clone());
+        Ok(url)
     }
 
     /// Splits the file at `src` into parts of at most `part_size` bytes (rounded down to whole
@@ -177,6 +290,23 @@ impl Output {
             .map_err(|e| Error::io(tmp.path(), "write", e))?;
         self.split_file(logical, tmp.path(), block_size, part_size)
     }
+}
+
+/// The text of a page's `<title>` (entities as written: the web app manifest is JSON, and
+/// the few entities a title has are decoded).
+fn page_title(html: &[u8]) -> Option<String> {
+    let html = std::str::from_utf8(html).ok()?;
+    let start = html.find("<title>")? + "<title>".len();
+    let end = start + html[start..].find("</title>")?;
+    let title = html[start..end]
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&amp;", "&");
+    let title = title.trim();
+    (!title.is_empty()).then(|| title.to_string())
 }
 
 /// First 16 hex digits of the BLAKE3 hash: 64 bits, plenty to tell versions of a file apart.
@@ -265,8 +395,18 @@ pub fn headers_file(top_level: &[(String, bool)]) -> String {
         "/{DATA_DIR}/*\n  Cache-Control: public, max-age=31536000, immutable, no-transform\n  Content-Type: application/octet-stream\n\n"
     ));
     h.push_str(&format!("/\n{revalidate}\n"));
+    // Written after this file's list of entries is made (for sites with data or search); a
+    // rule for a file a site does not have matches nothing.
+    for name in [SERVICE_WORKER, WEB_MANIFEST] {
+        h.push_str(&format!("/{name}\n{revalidate}\n"));
+    }
     for (name, is_dir) in top_level {
-        if name == ASSETS_DIR || name == DATA_DIR || name == "_headers" {
+        if name == ASSETS_DIR
+            || name == DATA_DIR
+            || name == "_headers"
+            || name == SERVICE_WORKER
+            || name == WEB_MANIFEST
+        {
             continue;
         }
         let pattern = if *is_dir {
@@ -385,6 +525,67 @@ mod tests {
             .find(|r| r.lines().any(|l| l == "/*"))
             .unwrap();
         assert!(!star.contains("Cache-Control"));
+    }
+
+    #[test]
+    fn a_site_with_data_gets_a_service_worker_and_a_web_app_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = Output::new(dir.path().to_path_buf(), Host::Generic);
+        let css = out.hashed_asset("style.css", b"body{}").unwrap();
+        let js = out.hashed_asset("bake.js", b"//").unwrap();
+        out.write("_assets/bake-sql.0123/bake_sql_bg.wasm", b"\0asm")
+            .unwrap();
+        out.write("index.html", b"<html><title>Tom &amp; Jerry</title></html>")
+            .unwrap();
+        out.write("sql/index.html", b"<title>SQL</title>").unwrap();
+        out.write("_headers", b"x").unwrap();
+        let sw = std::fs::read_to_string(dir.path().join(SERVICE_WORKER)).unwrap();
+        let line = sw.lines().nth(1).unwrap();
+        let precache: Vec<String> = serde_json::from_str(
+            line.trim_start_matches("const BAKE_PRECACHE = ")
+                .trim_end_matches(';'),
+        )
+        .unwrap();
+        // Only pages the site has; the engine's files are kept once a page uses them.
+        assert_eq!(
+            precache,
+            vec![
+                "/".to_string(),
+                "/sql/".into(),
+                css,
+                js,
+                "/bake.webmanifest".into()
+            ]
+        );
+        assert!(sw.contains("addEventListener(\"fetch\""));
+        let build = sw.lines().next().unwrap().to_string();
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join(WEB_MANIFEST)).unwrap()).unwrap();
+        assert_eq!(manifest["name"], "Tom & Jerry");
+        assert_eq!(manifest["start_url"], "/");
+        assert_eq!(manifest["display"], "standalone");
+
+        // Another engine module is another build; a site without data gets neither file.
+        let dir2 = tempfile::tempdir().unwrap();
+        let mut out = Output::new(dir2.path().to_path_buf(), Host::Generic);
+        out.hashed_asset("style.css", b"body{}").unwrap();
+        out.hashed_asset("bake.js", b"//").unwrap();
+        out.write("_assets/bake-sql.4567/bake_sql_bg.wasm", b"\0asm")
+            .unwrap();
+        out.write("_headers", b"x").unwrap();
+        let sw2 = std::fs::read_to_string(dir2.path().join(SERVICE_WORKER)).unwrap();
+        assert_ne!(sw2.lines().next().unwrap(), build);
+        let dir3 = tempfile::tempdir().unwrap();
+        let mut out = Output::new(dir3.path().to_path_buf(), Host::Generic);
+        out.hashed_asset("style.css", b"body{}").unwrap();
+        out.write("_headers", b"x").unwrap();
+        assert!(!dir3.path().join(SERVICE_WORKER).exists());
+        let h = headers_file(&[("bake-sw.js".into(), false)]);
+        assert_eq!(
+            h.matches("/bake-sw.js\n  Cache-Control: public, max-age=0, must-revalidate")
+                .count(),
+            1
+        );
     }
 
     #[test]

@@ -40,6 +40,11 @@ pub const STATIC: &[(&str, &[u8])] = &[
         "table-page.js",
         include_bytes!("../../templates/static/table-page.js"),
     ),
+    // Written at a fixed name (`/bake-sw.js`), with its precache list in front (emit.rs).
+    (
+        "bake-sw.js",
+        include_bytes!("../../templates/static/bake-sw.js"),
+    ),
 ];
 
 // The browser modules, built from wasm-query by build.rs: `WASM_MODULES`, each a list of
@@ -54,8 +59,10 @@ mod module_size {
 
     /// A page that searches: issue 10 asked for 300 KB; tantivy's postings decoders, the
     /// `regex` crate it always links (its facet formatting) and its fast-field code keep the
-    /// module near 610 KB (see docs/browser.md), so this only stops it from growing.
-    const SEARCH_LIMIT_KB: usize = 625;
+    /// module near 610 KB (see docs/browser.md), so this only stops it from growing. Issue 7
+    /// (offline) added ~10 KB of client code to every module: the device store in the
+    /// Worker script, `bake.offline` and its controls in bake.js (614 → 625 KB).
+    const SEARCH_LIMIT_KB: usize = 635;
     /// A SQL page (SQL console, table pages): issue 10's target.
     const SQL_LIMIT_KB: usize = 500;
 

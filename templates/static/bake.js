@@ -13,6 +13,9 @@ const MODULES = {
   sql: { glue: meta("bake-sql-js"), wasm: meta("bake-sql-wasm") },
 };
 const DEFAULT_BUDGET = Number(meta("bake-budget")) || 64 * 1024 * 1024;
+// What the device store (OPFS, in each Worker) may hold beyond saved databases: `[offline]
+// device_cache_mib` in bake.toml when a page names it, else 256 MiB.
+const DEVICE_CACHE_MIB = Number(meta("bake-device-cache-mib")) || 256;
 const DEFAULT_TIME_LIMIT = 30_000;
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 // A query that needs more round trips than this stops and asks (the engine keeps every
@@ -35,6 +38,8 @@ export class BakeError extends Error {
 }
 
 let seq = 0;
+// Whether new Workers read the device store (`bake.restart()` makes them start cold).
+let readDevice = true;
 // Per module: its Worker, the current start of that Worker (a promise) or null — a failed
 // start is forgotten, so the next call starts afresh instead of failing for good — and the
 // calls waiting on it.
@@ -98,7 +103,7 @@ function startOnce(e, attempt) {
       }
     }
   };
-  const init = call(e, w, "init", { ...MODULES[e.kind], kind: e.kind, manifest: MANIFEST }).then((v) => {
+  const init = call(e, w, "init", { ...MODULES[e.kind], kind: e.kind, manifest: MANIFEST, deviceCacheMiB: DEVICE_CACHE_MIB, readDevice }).then((v) => {
     initialised = true;
     return v;
   });
@@ -139,6 +144,38 @@ function stop(e, reason) {
   failAll(e, reason === "cancelled" ? "the query was cancelled" : "the query engine restarted", "cancelled");
 }
 
+// ---- offline: the service worker keeps the page shell (bake-sw.js) -----------------------
+
+const SERVICE_WORKER = "/bake-sw.js";
+const swRegistration = "serviceWorker" in navigator && MANIFEST
+  ? navigator.serviceWorker.register(SERVICE_WORKER).catch(() => null)
+  : Promise.resolve(null);
+// The first page of a visit loaded before the service worker controlled it: keep it too.
+if ("serviceWorker" in navigator && MANIFEST && !navigator.serviceWorker.controller) {
+  keepFiles([location.pathname], 60_000).catch(() => {});
+}
+
+/** Asks the service worker to keep `urls` (from the HTTP cache when it has them); resolves
+ * `{failed}` (how many could not be kept), or null without an active service worker. */
+async function keepFiles(urls, waitMs = 10_000) {
+  const reg = await swRegistration;
+  if (!reg) return null;
+  const active = reg.active || (await Promise.race([navigator.serviceWorker.ready.then((r) => r.active), sleep(waitMs)]));
+  if (!active) return null;
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = (event) => resolve(event.data);
+    active.postMessage({ type: "keep", urls }, [channel.port2]);
+  });
+}
+
+/** The files a module's Worker starts from: kept by the service worker once the module ran. */
+const engineFiles = (kind) => [WORKER, MODULES[kind].glue, MODULES[kind].wasm, MANIFEST];
+
+function stopAll() {
+  for (const e of Object.values(engines)) stop(e, "cancelled");
+}
+
 /** `kind`'s Worker, started if it is not (or its last start failed). */
 function ensure(kind) {
   if (!MANIFEST) return Promise.reject(new BakeError("this site has no data or search index"));
@@ -146,6 +183,8 @@ function ensure(kind) {
   if (!e.ready) {
     stop(e, "replaced");
     const attempt = start(e);
+    // The first page fetched them before the service worker controlled it: keep them now.
+    attempt.then(() => keepFiles(engineFiles(kind))).catch(() => {});
     e.ready = attempt;
     attempt.catch(() => {
       // Forget a failed start (unless a newer one replaced it): the next call starts afresh.
@@ -232,13 +271,111 @@ const bake = {
   cancel() {
     for (const e of Object.values(engines)) if (e.pending.size) stop(e, "cancelled");
   },
-  /** Ends every Worker, busy or idle: the next call starts afresh with an empty cache. */
-  restart() {
-    for (const e of Object.values(engines)) stop(e, "cancelled");
+  /** Ends every Worker, busy or idle: the next call starts afresh with an empty cache, and
+   * cold — blocks kept on this device are not read (they still are written). With
+   * `{device: true}` the next call starts as a new tab or a return visit does: an empty
+   * memory cache over the device store. */
+  restart(options = {}) {
+    readDevice = Boolean(options.device);
+    stopAll();
   },
   BakeError,
 };
 window.bake = bake;
+
+// ---- bake.offline: make a database or the search index available offline ------------------
+
+/** Runs one device-store op in a Worker of its own (no engine), ended when it answers or
+ * when `signal` aborts (a cancelled save keeps what it downloaded: the next one resumes). */
+function storeCall(op, args, onProgress, signal) {
+  if (!MANIFEST) return Promise.reject(new BakeError("this site has no data or search index"));
+  return new Promise((resolve, reject) => {
+    if (signal && signal.aborted) {
+      reject(new BakeError("the download was cancelled", "cancelled"));
+      return;
+    }
+    const w = new Worker(WORKER, { type: "module" });
+    const finish = () => {
+      w.terminate();
+      if (signal) signal.removeEventListener("abort", abort);
+      if (current === abort) current = null;
+    };
+    const abort = () => {
+      finish();
+      reject(new BakeError("the download was cancelled", "cancelled"));
+    };
+    if (signal) signal.addEventListener("abort", abort);
+    if (op === "offline-save") current = abort;
+    w.onmessage = (event) => {
+      const { ok, result, error, kind, progress } = event.data;
+      if (progress) {
+        if (onProgress) onProgress(progress);
+        return;
+      }
+      finish();
+      if (ok) resolve(result);
+      else reject(new BakeError(error, kind));
+    };
+    w.onerror = (event) => {
+      event.preventDefault();
+      finish();
+      reject(new BakeError(`the device store did not start (${event.message || "the Worker script did not load"}); check the connection and try again`));
+    };
+    w.postMessage({ id: 1, op, args: { ...args, manifest: MANIFEST } });
+  });
+}
+let current = null;
+
+/** Ends the query Workers, so the next query opens the device store afresh (and sees what a
+ * save wrote, or lets a remove delete the files they held). */
+function reopenEngines() {
+  stopAll();
+}
+
+/** When the data was built: the manifest's Last-Modified as the host gives it, or null. */
+async function builtDate() {
+  try {
+    const r = await fetch(MANIFEST);
+    const t = r.headers.get("Last-Modified");
+    return t ? new Date(t).toISOString() : null;
+  } catch {
+    return null;
+  }
+}
+
+bake.offline = {
+  /** `[{name, kind: "database"|"search", bytes, stored_bytes, complete, saved, built, update}]`:
+   * what each database and the search index take, and how much of it is on this device.
+   * `complete`: every byte is there; `saved`: kept by `save` (never evicted); `update`: saved
+   * from an older build whose data changed (save again to fetch the new parts). */
+  status() {
+    return storeCall("offline-status", {});
+  },
+  /** Downloads every part of database `name` (or "search", the index) that is not on this
+   * device yet, and keeps it: then every query on it works with no network. Options:
+   * `onProgress({bytes, total})`, `signal` (an AbortSignal: cancels; the next save resumes
+   * where this one stopped). Resolves the entry's new status. Asks the browser to persist
+   * the site's storage. */
+  async save(name, options = {}) {
+    if (navigator.storage && navigator.storage.persist) navigator.storage.persist().catch(() => {});
+    const entry = (await bake.offline.status()).find((e) => e.name === name);
+    if (!entry) throw new BakeError(`there is no database or search index named ${JSON.stringify(name)}`);
+    const kept = await keepFiles(engineFiles(entry.kind === "search" ? "search" : "sql"));
+    if (kept && kept.failed) throw new BakeError("cannot keep the query engine's files on this device; check the connection and try again");
+    const result = await storeCall("offline-save", { name, built: await builtDate() }, options.onProgress, options.signal);
+    reopenEngines();
+    return result;
+  },
+  /** Stops a running save (what it downloaded stays for the next one). */
+  cancel() {
+    if (current) current();
+  },
+  /** Deletes `name`'s parts from this device and forgets that it was saved. */
+  async remove(name) {
+    reopenEngines();
+    return storeCall("offline-remove", { name });
+  },
+};
 
 // ---- small DOM helpers shared by the theme's scripts --------------------------------------
 
@@ -327,4 +464,102 @@ function setupSearchBox() {
 }
 
 setupSearchBox();
+
+// ---- "make available offline" controls: every element with data-bake-offline="NAME" ------
+
+const sizeText = (b) => `${(b / 1e6).toFixed(b < 1e7 ? 1 : 0)} MB`;
+
+/** Space the browser lets this site use still, from `navigator.storage.estimate()`. */
+async function spaceLeft() {
+  try {
+    const { usage, quota } = await navigator.storage.estimate();
+    return quota ? Math.max(0, quota - usage) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Shows `entry` in `box`: what saving takes, the progress of a save (with Cancel), or that
+ * it is available offline (with Remove). */
+function renderOffline(box, entry, free) {
+  const label = entry.kind === "search" ? "the search index" : entry.name;
+  const line = el("span", { class: "offline-state" });
+  const buttons = [];
+  if (entry.saved && entry.complete) {
+    const built = entry.built ? ` · built ${entry.built.slice(0, 10)}` : "";
+    line.textContent = `Available offline · ${sizeText(entry.bytes)}${built}`;
+    buttons.push(el("button", { type: "button", class: "offline-remove", text: "Remove" }));
+  } else {
+    const left = free === null ? "" : ` · ${sizeText(free)} free on this device`;
+    const part = entry.stored_bytes ? ` (${sizeText(entry.stored_bytes)} already here)` : "";
+    line.textContent = entry.saved && entry.update
+      ? `Update available (${sizeText(entry.bytes - entry.stored_bytes)})`
+      : `Make ${label} available offline: ${sizeText(entry.bytes)}${part}${left}`;
+    const verb = entry.saved && entry.update ? "Update" : entry.saved && entry.stored_bytes ? "Resume" : "Make available offline";
+    buttons.push(el("button", { type: "button", class: "offline-save", text: verb }));
+    if (entry.saved) buttons.push(el("button", { type: "button", class: "offline-remove", text: "Remove" }));
+  }
+  box.replaceChildren(line, " ", ...buttons);
+  box.dataset.state = entry.saved && entry.complete ? "saved" : "not-saved";
+}
+
+async function refreshOffline(boxes) {
+  try {
+    const [status, free] = await Promise.all([bake.offline.status(), spaceLeft()]);
+    for (const box of boxes) {
+      const entry = status.find((e) => e.name === box.dataset.bakeOffline);
+      if (entry) renderOffline(box, entry, free);
+      else box.hidden = true;
+    }
+  } catch (e) {
+    for (const box of boxes) box.replaceChildren(el("span", { class: "error", text: e.message }));
+  }
+}
+
+function setupOfflineControls() {
+  const boxes = [...document.querySelectorAll("[data-bake-offline]")];
+  if (!boxes.length || !MANIFEST) return;
+  for (const box of boxes) {
+    box.addEventListener("click", async (event) => {
+      const name = box.dataset.bakeOffline;
+      if (event.target.classList.contains("offline-save")) {
+        const controller = new AbortController();
+        const bar = el("progress", { class: "offline-progress", "aria-label": "Download progress" });
+        const done = el("span", { class: "offline-done" });
+        const cancel = el("button", { type: "button", class: "offline-cancel", text: "Cancel" });
+        cancel.addEventListener("click", () => controller.abort());
+        box.replaceChildren(bar, " ", done, " ", cancel);
+        box.dataset.state = "saving";
+        try {
+          await bake.offline.save(name, {
+            signal: controller.signal,
+            onProgress: ({ bytes, total }) => {
+              bar.max = total;
+              bar.value = bytes;
+              done.textContent = `${sizeText(bytes)} of ${sizeText(total)}`;
+            },
+          });
+        } catch (e) {
+          if (e.kind !== "cancelled") {
+            await refreshOffline(boxes);
+            box.append(" ", el("span", { class: "error", role: "alert", text: e.message }));
+            return;
+          }
+        }
+        await refreshOffline(boxes);
+      } else if (event.target.classList.contains("offline-remove")) {
+        try {
+          await bake.offline.remove(name);
+        } catch (e) {
+          box.append(" ", el("span", { class: "error", role: "alert", text: e.message }));
+          return;
+        }
+        await refreshOffline(boxes);
+      }
+    });
+  }
+  refreshOffline(boxes);
+}
+
+setupOfflineControls();
 

@@ -1,62 +1,78 @@
-//! The browser entry point (wasm32 only): a synchronous-XHR fetcher and the `Bake` object
-//! the Worker script drives. Synchronous XHR with `responseType = "arraybuffer"` works in a
-//! dedicated Worker (never on a page's main thread), which lets SQLite's and tantivy's
-//! synchronous reads fetch byte ranges directly.
+//! The browser entry point (wasm32 only): the fetcher and the `Bake` object the Worker
+//! script drives. Reads go to `globalThis.bakeFetch`, defined by the Worker script
+//! (bake-worker.js): it answers from the device store (OPFS) when the bytes are there, else
+//! with synchronous XHR (`responseType = "arraybuffer"` works in a dedicated Worker, never
+//! on a page's main thread), which lets SQLite's and tantivy's synchronous reads fetch byte
+//! ranges directly, and keeps what came back for the next visit.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use serde::Serialize;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use web_sys::{XmlHttpRequest, XmlHttpRequestResponseType};
 
 use crate::engine::{Budget, Engine, EngineConfig, Progress, SharedEngine, Stats, shared};
 use crate::fetch::{Fetch, NetworkError, Request, Response};
 use crate::manifest::Manifest;
 use crate::search::{SearchOptions, SearchSession};
 
-/// Fetches with synchronous XMLHttpRequest. Every call that can throw uses the `catch`
-/// binding, so a JS exception becomes an error here and never skips Rust's cleanup.
-struct XhrFetch {
-    /// Prefix for part URLs (the site's origin, or empty for same-origin paths).
-    base: String,
+#[wasm_bindgen]
+extern "C" {
+    /// `globalThis.bakeFetch(url, offset, length)` (offset and length -1 for the whole
+    /// part) → `{status, contentRange, contentEncoding, etag, body: Uint8Array, offline}`;
+    /// status 0 is no answer, and `offline` says the Worker knows there is no network (so
+    /// the engine's retries need not wait). `catch`: a JS exception becomes an error here
+    /// and never skips Rust's cleanup.
+    #[wasm_bindgen(catch, js_namespace = globalThis, js_name = bakeFetch)]
+    fn bake_fetch(url: &str, offset: f64, length: f64) -> Result<JsValue, JsValue>;
 }
 
-impl Fetch for XhrFetch {
+/// Fetches through the Worker script's `bakeFetch` (device store, then synchronous XHR).
+struct JsFetch {
+    /// Prefix for part URLs (the site's origin, or empty for same-origin paths).
+    base: String,
+    /// The last request found no network: the backoff before a retry is skipped.
+    offline: Cell<bool>,
+}
+
+impl Fetch for JsFetch {
     fn fetch(&self, req: &Request) -> Result<Response, NetworkError> {
-        let err = |what: &str, e: JsValue| NetworkError(format!("{what}: {}", js_text(&e)));
-        let xhr = XmlHttpRequest::new().map_err(|e| err("XMLHttpRequest", e))?;
-        xhr.open_with_async("GET", &format!("{}{}", self.base, req.url), false)
-            .map_err(|e| err("open", e))?;
-        xhr.set_response_type(XmlHttpRequestResponseType::Arraybuffer);
-        if let Some(r) = req.range {
-            let range = format!("bytes={}-{}", r.offset, r.offset + r.length - 1);
-            xhr.set_request_header("Range", &range)
-                .map_err(|e| err("Range header", e))?;
-        }
-        xhr.send().map_err(|e| err("send", e))?;
-        let status = xhr.status().map_err(|e| err("status", e))?;
+        let url = format!("{}{}", self.base, req.url);
+        let (offset, length) = match req.range {
+            Some(r) => (r.offset as f64, r.length as f64),
+            None => (-1.0, -1.0),
+        };
+        let answer = bake_fetch(&url, offset, length)
+            .map_err(|e| NetworkError(format!("the request failed: {}", js_text(&e))))?;
+        let field = |name: &str| js_sys::Reflect::get(&answer, &name.into()).ok();
+        let text = |name: &str| field(name).and_then(|v| v.as_string());
+        let status = field("status").and_then(|v| v.as_f64()).unwrap_or(0.0) as u16;
+        self.offline
+            .set(field("offline").is_some_and(|v| v.is_truthy()));
         if status == 0 {
-            return Err(NetworkError(
-                "the request did not complete (offline, blocked or reset)".into(),
-            ));
+            let why = text("error").unwrap_or_else(|| {
+                "the request did not complete (offline, blocked or reset)".into()
+            });
+            return Err(NetworkError(why));
         }
-        let header = |name: &str| xhr.get_response_header(name).ok().flatten();
-        let body = xhr.response().map_err(|e| err("response", e))?;
-        let body = match body.dyn_into::<js_sys::ArrayBuffer>() {
-            Ok(buf) => js_sys::Uint8Array::new(&buf).to_vec(),
-            Err(_) => Vec::new(),
+        let body = match field("body").map(|b| b.dyn_into::<js_sys::Uint8Array>()) {
+            Some(Ok(bytes)) => bytes.to_vec(),
+            _ => Vec::new(),
         };
         Ok(Response {
             status,
-            content_range: header("Content-Range"),
-            content_encoding: header("Content-Encoding"),
-            etag: header("ETag"),
+            content_range: text("contentRange"),
+            content_encoding: text("contentEncoding"),
+            etag: text("etag"),
             body,
         })
     }
 
     fn sleep_ms(&self, ms: u32) {
+        if self.offline.get() {
+            // No network: waiting cannot help, and the query should fail at once.
+            return;
+        }
         // A Worker blocked in synchronous work cannot await a timer; backoffs are short.
         let until = js_sys::Date::now() + ms as f64;
         while js_sys::Date::now() < until {}
@@ -149,8 +165,9 @@ impl Bake {
             cache_bytes: cache_mib.max(4) as u64 * 1024 * 1024,
             ..EngineConfig::default()
         };
-        let fetch: Box<dyn Fetch + Send> = Box::new(XhrFetch {
+        let fetch: Box<dyn Fetch + Send> = Box::new(JsFetch {
             base: base.to_string(),
+            offline: Cell::new(false),
         });
         let mut engine = Engine::new(fetch, &manifest, config);
         engine.set_progress(Some(Box::new(report_progress)));

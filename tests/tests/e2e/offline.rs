@@ -1,0 +1,563 @@
+//! Offline (issue 7): the service worker keeps the page shell, the engine's device store
+//! (OPFS) keeps data blocks, `bake.offline` saves whole databases. Real `bake serve`
+//! servers, stopped to take the network away; nothing mocked.
+
+use std::time::Duration;
+
+use bake_tests::{Browser, demo_site, query_file};
+use serde_json::{Value, json};
+use wasm_query::engine::{Engine, EngineConfig, shared};
+use wasm_query::fetch::{DirFetch, Fetch};
+use wasm_query::manifest::Manifest;
+
+/// `bake serve --no-build --no-watch` of `site` on `port` (0: any free port). The origin
+/// (and so the service worker and the device store) is the port's: a test that stops its
+/// server and starts it again uses the same port.
+fn serve_on(site: &std::path::Path, port: u16) -> bake::serve::ServerHandle {
+    bake::serve::start(bake::serve::ServeOptions {
+        out: Some(site.to_path_buf()),
+        port,
+        build: false,
+        watch: false,
+        ..Default::default()
+    })
+    .expect("bake serve starts")
+}
+
+fn manifest(site: &std::path::Path) -> Manifest {
+    let index = std::fs::read_to_string(site.join("index.html")).unwrap();
+    let at = index.find("/_assets/manifest.").unwrap();
+    let end = at + index[at..].find(".json").unwrap() + 5;
+    Manifest::from_json(&std::fs::read_to_string(site.join(&index[at + 1..end])).unwrap()).unwrap()
+}
+
+/// Runs `body` (an async function body) in the page; its value comes back through
+/// JSON.stringify, so numbers are exact.
+async fn eval_json(b: &Browser, body: &str) -> Value {
+    let text = b
+        .eval(&format!(
+            "const v = await (async () => {{ {body} }})(); return JSON.stringify(v === undefined ? null : v);"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\nin: {body}"));
+    serde_json::from_str(text.as_str().expect("a string")).expect("JSON")
+}
+
+/// Waits until the service worker controls the page (it installed and precached the shell).
+async fn wait_controlled(b: &Browser) {
+    b.wait_for("navigator.serviceWorker.controller && 1", 30)
+        .await;
+}
+
+/// Requests for data parts in the server's log.
+fn data_requests(server: &bake::serve::ServerHandle) -> usize {
+    server
+        .requests()
+        .iter()
+        .filter(|r| r.contains("/_data/"))
+        .count()
+}
+
+/// The device store writes a query's blocks after the query answers; give it a moment
+/// before the page (and its Worker) goes away.
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+}
+
+fn native_engine(site: &std::path::Path, m: &Manifest) -> wasm_query::engine::SharedEngine {
+    let fetch: Box<dyn Fetch + Send> = Box::new(DirFetch::new(site));
+    shared(Engine::new(fetch, m, EngineConfig::default()))
+}
+
+/// JSON with every number as an f64 (JavaScript has no int/float split).
+fn numbers_as_f64(v: &Value) -> Value {
+    match v {
+        Value::Number(n) => json!(n.as_f64().expect("finite")),
+        Value::Array(a) => Value::Array(a.iter().map(numbers_as_f64).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), numbers_as_f64(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_shell_and_visited_pages_load_with_the_server_stopped() {
+    let site = demo_site();
+    let server = serve_on(site, 0);
+    let port = server.addr.port();
+    let base = format!("http://{}", server.addr);
+    let b = Browser::start().await;
+    b.client
+        .goto(&format!("{base}/caching/cache-control/"))
+        .await
+        .unwrap();
+    wait_controlled(&b).await;
+    // The service worker keeps a fixed name and is revalidated on every visit.
+    let sw = eval_json(&b, "const r = await fetch('/bake-sw.js', {cache: 'no-store'}); return [r.status, r.headers.get('cache-control'), (await r.text()).length];").await;
+    assert_eq!(sw[0], json!(200), "{sw}");
+    assert_eq!(sw[1], json!("public, max-age=0, must-revalidate"), "{sw}");
+    eprintln!("service worker: {} bytes", sw[2]);
+    let caches = eval_json(&b, "return await caches.keys();").await;
+    let caches = caches.as_array().unwrap();
+    assert_eq!(caches.len(), 1, "{caches:?}");
+    assert!(
+        caches[0].as_str().unwrap().starts_with("bake-shell-"),
+        "{caches:?}"
+    );
+    let web_manifest = eval_json(&b, "const l = document.querySelector('link[rel=manifest]'); const r = await fetch(l.href); return await r.json();").await;
+    assert_eq!(web_manifest["start_url"], json!("/"), "{web_manifest}");
+    assert_eq!(
+        web_manifest["display"],
+        json!("standalone"),
+        "{web_manifest}"
+    );
+    assert!(
+        !web_manifest["name"].as_str().unwrap().is_empty(),
+        "{web_manifest}"
+    );
+
+    drop(server);
+    // The site's home, search, SQL console and 404 pages were precached; the page visited
+    // was kept; each loads with its stylesheet and scripts.
+    for (path, selector) in [
+        ("/", "main h1, main h2"),
+        ("/search/", "form.search-form"),
+        ("/sql/", "#sql-text"),
+        ("/404.html", "main"),
+        ("/caching/cache-control/", "main h1"),
+    ] {
+        b.client.goto(&format!("{base}{path}")).await.unwrap();
+        let ok = b
+            .wait_for(
+                &format!(
+                    "document.querySelector({sel}) && document.styleSheets.length && document.styleSheets[0].cssRules.length > 0 && window.bake && 'ok'",
+                    sel = json!(selector)
+                ),
+                10,
+            )
+            .await;
+        assert_eq!(ok, json!("ok"), "{path}");
+    }
+    // A page never visited says so, instead of the browser's error page.
+    b.client.goto(&format!("{base}/tags/")).await.unwrap();
+    let text = b
+        .wait_for("document.querySelector('main h1')?.textContent", 10)
+        .await;
+    assert_eq!(text, json!("You are offline"));
+
+    // Back online, pages come from the network again (network first).
+    let server = serve_on(site, port);
+    b.client
+        .goto(&format!("{base}/caching/cache-control/"))
+        .await
+        .unwrap();
+    b.wait_for("document.querySelector('main h1') && 1", 10)
+        .await;
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.contains("/caching/cache-control/")),
+        "{:?}",
+        server.requests()
+    );
+    b.close().await;
+}
+
+const SQL: &str = "SELECT carrier, count(*) AS n FROM flights WHERE origin = 'LGA' AND month = 3 GROUP BY 1 ORDER BY 1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visited_site_answers_the_same_search_and_query_offline() {
+    let site = demo_site();
+    let server = serve_on(site, 0);
+    let port = server.addr.port();
+    let base = format!("http://{}", server.addr);
+    let b = Browser::start().await;
+    b.client.goto(&format!("{base}/sql/")).await.unwrap();
+    wait_controlled(&b).await;
+    let run = format!(
+        "const q = await bake.sql('nyc', {}); const s = await bake.search('cache key', {{limit: 10}}); return {{q, s}};",
+        json!(SQL)
+    );
+    let online = eval_json(&b, &run).await;
+    assert!(
+        online["q"]["stats"]["requests"].as_u64().unwrap() >= 1,
+        "{}",
+        online["q"]["stats"]
+    );
+    assert!(online["q"]["rows"].as_array().unwrap().len() > 3);
+    assert!(online["s"]["total"].as_u64().unwrap() > 0);
+    settle().await;
+
+    // A fresh Worker (an empty memory cache): the same query comes from the device store,
+    // with no request to the host.
+    let before = data_requests(&server);
+    let again = eval_json(
+        &b,
+        &format!(
+            "bake.restart({{device: true}}); return await bake.sql('nyc', {});",
+            json!(SQL)
+        ),
+    )
+    .await;
+    assert_eq!(again["rows"], online["q"]["rows"]);
+    assert_eq!(again["stats"]["requests"], json!(0), "{}", again["stats"]);
+    assert!(
+        again["stats"]["device_reads"].as_u64().unwrap() >= 1,
+        "{}",
+        again["stats"]
+    );
+    assert_eq!(data_requests(&server), before, "{:?}", server.requests());
+    // `bake.restart()` without `device` starts cold: the device store is not read.
+    let cold = eval_json(
+        &b,
+        &format!(
+            "bake.restart(); return await bake.sql('nyc', {});",
+            json!(SQL)
+        ),
+    )
+    .await;
+    assert_eq!(cold["rows"], online["q"]["rows"]);
+    assert_eq!(cold["stats"]["device_reads"], json!(0), "{}", cold["stats"]);
+    assert!(
+        cold["stats"]["requests"].as_u64().unwrap() >= 1,
+        "{}",
+        cold["stats"]
+    );
+    settle().await;
+
+    // The server stops: reload, and the same search and query answer, equal to the online ones.
+    drop(server);
+    b.client.goto(&format!("{base}/sql/")).await.unwrap();
+    b.wait_for("window.bake && 1", 10).await;
+    let offline = eval_json(&b, &run).await;
+    assert_eq!(offline["q"]["columns"], online["q"]["columns"]);
+    assert_eq!(offline["q"]["rows"], online["q"]["rows"]);
+    assert_eq!(offline["q"]["stats"]["requests"], json!(0));
+    assert_eq!(offline["s"]["hits"], online["s"]["hits"]);
+    assert_eq!(offline["s"]["total"], online["s"]["total"]);
+
+    // A query that needs blocks this device never fetched fails at once, and says why.
+    let failed = eval_json(
+        &b,
+        "const t = performance.now(); try { await bake.sql('nyc', 'SELECT avg(temp) FROM weather WHERE temp > 50'); return 'ran'; } catch (e) { return {kind: e.kind, message: e.message, ms: performance.now() - t}; }",
+    )
+    .await;
+    let message = failed["message"].as_str().unwrap_or_default();
+    assert_eq!(failed["kind"], json!("offline"), "{failed}");
+    assert!(
+        message.contains(" kB (of ")
+            && message.contains("connect, or make this database available offline"),
+        "{message}"
+    );
+    assert!(failed["ms"].as_f64().unwrap() < 2000.0, "{failed}");
+    eprintln!("offline miss answered in {} ms: {message}", failed["ms"]);
+
+    // The search page itself answers offline too.
+    b.client
+        .goto(&format!("{base}/search/?q=cache+key"))
+        .await
+        .unwrap();
+    let status = b.wait_for(r#"/results? for/.test(document.querySelector(".search-status").textContent) && document.querySelector(".search-status").textContent"#, 30).await;
+    assert!(status.as_str().unwrap().contains("result"), "{status}");
+    let _ = port;
+    b.close().await;
+}
+
+/// Clicks a button of the offline control of `name` once it shows.
+async fn click_offline(b: &Browser, name: &str, class: &str) {
+    let sel = json!(format!("[data-bake-offline=\"{name}\"] .{class}"));
+    b.wait_for(&format!("document.querySelector({sel}) && 1"), 30)
+        .await;
+    b.eval(&format!("document.querySelector({sel}).click(); return 1;"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_database_and_index_answer_with_no_network_and_remove_frees_the_space() {
+    let site = demo_site();
+    let m = manifest(site);
+    let server = serve_on(site, 0);
+    let base = format!("http://{}", server.addr);
+    let b = Browser::start().await;
+    b.client.goto(&format!("{base}/sql/")).await.unwrap();
+    wait_controlled(&b).await;
+    let status = eval_json(&b, "return await bake.offline.status();").await;
+    let nyc = status
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == json!("nyc"))
+        .cloned()
+        .unwrap();
+    let nyc_bytes = m
+        .files
+        .iter()
+        // Its file and hot sidecar, and the other databases' sidecars (SQL attaches them).
+        .filter(|(name, _)| name.starts_with("nyc.sqlite") || name.ends_with(".sqlite.hot"))
+        .map(|(_, f)| f.size)
+        .sum::<u64>();
+    assert_eq!(nyc["bytes"], json!(nyc_bytes), "{nyc}");
+    assert_eq!(nyc["kind"], json!("database"));
+    assert_eq!(nyc["complete"], json!(false), "{nyc}");
+    // The control on /sql/ shows the size and the space left.
+    let line = b
+        .wait_for(
+            r#"document.querySelector('[data-bake-offline="nyc"] .offline-state')?.textContent"#,
+            30,
+        )
+        .await;
+    let line = line.as_str().unwrap();
+    assert!(
+        line.contains(" MB") && line.contains("free on this device"),
+        "{line}"
+    );
+
+    // Cancel a save part way; the next save resumes where it stopped.
+    let cancelled = eval_json(
+        &b,
+        "const c = new AbortController(); let seen = 0; try { await bake.offline.save('nyc', {signal: c.signal, onProgress: (p) => { if (p.bytes > 0 && ++seen === 2) c.abort(); }}); return 'finished'; } catch (e) { return e.kind; }",
+    )
+    .await;
+    assert_eq!(cancelled, json!("cancelled"));
+    let partial = eval_json(
+        &b,
+        "return (await bake.offline.status()).find((e) => e.name === 'nyc');",
+    )
+    .await;
+    let stored = partial["stored_bytes"].as_u64().unwrap();
+    assert!(stored > 0 && stored < nyc_bytes, "{partial}");
+    assert_eq!(partial["complete"], json!(false));
+    // Resumed from the control: the first progress starts where the cancelled save stopped.
+    b.eval("window.firstProgress = null; const s = bake.offline.save; bake.offline.save = (n, o) => s(n, {...o, onProgress: (p) => { if (window.firstProgress === null) window.firstProgress = p.bytes; o.onProgress(p); }}); return 1;")
+        .await
+        .unwrap();
+    click_offline(&b, "nyc", "offline-save").await;
+    let saved = b
+        .wait_for(r#"document.querySelector('[data-bake-offline="nyc"]').dataset.state === "saved" && document.querySelector('[data-bake-offline="nyc"]').textContent"#, 120)
+        .await;
+    assert!(
+        saved.as_str().unwrap().starts_with("Available offline · "),
+        "{saved}"
+    );
+    let first = eval_json(&b, "return window.firstProgress;").await;
+    assert!(first.as_u64().unwrap() >= stored, "{first} < {stored}");
+    // And the search index, by the JS API.
+    let search = eval_json(&b, "return await bake.offline.save('search');").await;
+    assert_eq!(search["complete"], json!(true), "{search}");
+    assert_eq!(search["saved"], json!(true), "{search}");
+    let usage_saved = eval_json(&b, "return (await navigator.storage.estimate()).usage;")
+        .await
+        .as_f64()
+        .unwrap();
+
+    // The server stops: 20 queries on nyc equal their native answers, none asks the network.
+    drop(server);
+    b.client.goto(&format!("{base}/sql/")).await.unwrap();
+    b.wait_for("window.bake && 1", 10).await;
+    let cases = query_file();
+    let mut sql = wasm_query::sql::SqlSession::open(native_engine(site, &m), &m).unwrap();
+    for case in cases.sql.iter().filter(|c| c.db == "nyc").take(20) {
+        let native = sql
+            .query(&case.db, &case.sql, &Value::Null, 10_000)
+            .unwrap_or_else(|e| panic!("{}: {e}", case.sql));
+        let got = eval_json(
+            &b,
+            &format!(
+                "bake.restart({{device: true}}); return await bake.sql('nyc', {});",
+                json!(case.sql)
+            ),
+        )
+        .await;
+        assert_eq!(
+            got["stats"]["requests"],
+            json!(0),
+            "{}: {}",
+            case.sql,
+            got["stats"]
+        );
+        assert_eq!(got["columns"], json!(native.columns), "{}", case.sql);
+        assert_eq!(
+            numbers_as_f64(&got["rows"]),
+            numbers_as_f64(&json!(native.rows)),
+            "{}",
+            case.sql
+        );
+    }
+    let native_search =
+        wasm_query::search::SearchSession::open(native_engine(site, &m), &m).unwrap();
+    for case in cases.search.iter().take(10) {
+        let opts: wasm_query::search::SearchOptions =
+            serde_json::from_value(Value::Object(case.options.clone())).unwrap();
+        let native = native_search.search(&case.query, &opts).unwrap();
+        let got = eval_json(
+            &b,
+            &format!(
+                "return await bake.search({}, {});",
+                json!(case.query),
+                Value::Object(case.options.clone())
+            ),
+        )
+        .await;
+        assert_eq!(got["stats"]["requests"], json!(0), "{}", case.query);
+        assert_eq!(got["total"], json!(native.total), "{}", case.query);
+        let urls = |hits: &Value| {
+            hits.as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["url"].clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            urls(&got["hits"]),
+            urls(&serde_json::to_value(&native.hits).unwrap()),
+            "{}",
+            case.query
+        );
+    }
+
+    // Remove frees the space, and the status says so.
+    let server = serve_on(site, server_port(&base));
+    b.client.goto(&format!("{base}/sql/")).await.unwrap();
+    wait_controlled(&b).await;
+    click_offline(&b, "nyc", "offline-remove").await;
+    b.wait_for(
+        r#"document.querySelector('[data-bake-offline="nyc"]').dataset.state === "not-saved" && 1"#,
+        30,
+    )
+    .await;
+    let after = eval_json(&b, "return [(await navigator.storage.estimate()).usage, (await bake.offline.status()).find((e) => e.name === 'nyc')];").await;
+    assert!(
+        after[0].as_f64().unwrap() < usage_saved - nyc_bytes as f64 / 2.0,
+        "{} then {}",
+        usage_saved,
+        after[0]
+    );
+    assert_eq!(after[1]["saved"], json!(false), "{}", after[1]);
+    assert_eq!(after[1]["complete"], json!(false), "{}", after[1]);
+    drop(server);
+    b.close().await;
+}
+
+fn server_port(base: &str) -> u16 {
+    base.rsplit(':').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tabs_query_at_once_and_share_the_device_store() {
+    let site = demo_site();
+    let server = serve_on(site, 0);
+    let base = format!("http://{}", server.addr);
+    let b = Browser::start().await;
+    b.client.goto(&format!("{base}/sql/")).await.unwrap();
+    wait_controlled(&b).await;
+    let first = b.client.window().await.unwrap();
+    let warm = eval_json(
+        &b,
+        &format!("return await bake.sql('nyc', {});", json!(SQL)),
+    )
+    .await;
+    settle().await;
+    let second = b.client.new_window(true).await.unwrap().handle;
+    b.client.switch_to_window(second.clone()).await.unwrap();
+    b.client.goto(&format!("{base}/sql/")).await.unwrap();
+    b.wait_for("window.bake && 1", 10).await;
+
+    // Both tabs' Workers hold the same stored parts at once; a query runs in each at once.
+    let other = "SELECT origin, count(*) FROM flights WHERE month = 7 GROUP BY 1 ORDER BY 1";
+    b.client.switch_to_window(first.clone()).await.unwrap();
+    b.eval(&format!(
+        "bake.restart({{device: true}}); window.pending = bake.sql('nyc', {}); return 1;",
+        json!(other)
+    ))
+    .await
+    .unwrap();
+    b.client.switch_to_window(second.clone()).await.unwrap();
+    let in_second = eval_json(
+        &b,
+        &format!("return await bake.sql('nyc', {});", json!(SQL)),
+    )
+    .await;
+    b.client.switch_to_window(first.clone()).await.unwrap();
+    let in_first = eval_json(&b, "return await window.pending;").await;
+    assert_eq!(in_second["rows"], warm["rows"]);
+    assert_eq!(
+        in_second["stats"]["requests"],
+        json!(0),
+        "{}",
+        in_second["stats"]
+    );
+    assert_eq!(
+        in_first["rows"].as_array().unwrap().len(),
+        3,
+        "{}",
+        in_first["rows"]
+    );
+    settle().await;
+
+    // What either tab fetched, the other reads from the device.
+    b.client.switch_to_window(second.clone()).await.unwrap();
+    let before = data_requests(&server);
+    let again = eval_json(
+        &b,
+        &format!(
+            "bake.restart({{device: true}}); return await bake.sql('nyc', {});",
+            json!(other)
+        ),
+    )
+    .await;
+    assert_eq!(again["rows"], in_first["rows"]);
+    assert_eq!(again["stats"]["requests"], json!(0), "{}", again["stats"]);
+    assert_eq!(data_requests(&server), before);
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_parts_no_manifest_names_are_pruned_on_the_next_online_visit() {
+    let site = demo_site();
+    let server = serve_on(site, 0);
+    let base = format!("http://{}", server.addr);
+    let b = Browser::start().await;
+    b.client.goto(&format!("{base}/sql/")).await.unwrap();
+    wait_controlled(&b).await;
+    // A part of an older build, left on the device (its hash is in no manifest of this site).
+    let stale = "0123456789abcdef";
+    eval_json(
+        &b,
+        &format!(
+            "const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('bake-store', {{create: true}});
+             for (const name of ['{stale}.part', '{stale}.map']) {{
+               const w = await (await dir.getFileHandle(name, {{create: true}})).createWritable();
+               await w.write(new Uint8Array(4096).fill(255)); await w.close();
+             }}
+             return 1;"
+        ),
+    )
+    .await;
+    let files = "const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('bake-store'); const names = []; for await (const n of dir.keys()) names.push(n); return names.sort();";
+    let listed = eval_json(&b, files).await;
+    assert!(listed.to_string().contains(stale), "{listed}");
+    let r = eval_json(
+        &b,
+        "return (await bake.sql('nyc', 'SELECT count(*) FROM airlines')).rows;",
+    )
+    .await;
+    assert_eq!(r, json!([[16]]));
+    settle().await;
+    let listed = eval_json(&b, files).await;
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(!names.iter().any(|n| n.starts_with(stale)), "{names:?}");
+    // The parts this build names stay.
+    assert!(names.iter().any(|n| n.ends_with(".part")), "{names:?}");
+    drop(server);
+    b.close().await;
+}
