@@ -439,6 +439,30 @@ fn bound(site: &Site, log: &[Logged], cap: u64) -> Bound {
     }
 }
 
+/// Prints every request of a query with the B-tree its first page belongs to (set
+/// `BAKE_BENCH_TRACE` to parts of query names, `|` between them): to see why a query costs
+/// what it does.
+fn trace(site: &Site, name: &str, log: &[Logged]) {
+    eprintln!("trace of `{name}`: request, part, offset in the part, bytes, first page, B-tree");
+    for (i, l) in log.iter().enumerate() {
+        let place = site.urls.get(&l.url).and_then(|(file, part_offset)| {
+            let (db_name, db) = site.dbs.iter().find(|(_, d)| &d.file == file)?;
+            let page = (part_offset + l.offset) / db.page_size + 1;
+            let tree = db
+                .owner
+                .get(page as usize - 1)
+                .map(|o| &db.names[*o as usize]);
+            Some(format!(
+                "page {page} {db_name}.{}",
+                tree.map_or("?", |t| t.as_str())
+            ))
+        });
+        let part = l.url.rsplit('/').next().unwrap_or(&l.url);
+        let place = place.unwrap_or_else(|| "(sidecar or index)".into());
+        eprintln!("  {i:4} {part} +{} {} B {place}", l.offset, l.bytes);
+    }
+}
+
 /// What one cold run gave.
 struct Run {
     result: QueryResult,
@@ -723,6 +747,11 @@ pub fn run(out: &mut String, demo: &Path, big: &Path, work: &Path, opts: &Option
             r.requests
         );
         let b = bound(site, &r.log, cap);
+        let traced = std::env::var("BAKE_BENCH_TRACE")
+            .is_ok_and(|t| t.split('|').any(|t| !t.is_empty() && q.name.contains(t)));
+        if traced {
+            trace(site, &q.name, &r.log);
+        }
         let row = Row {
             name: q.name.clone(),
             site: q.site.clone(),

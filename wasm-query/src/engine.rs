@@ -4,13 +4,17 @@
 //! - Reads are split into fixed-size blocks (the file's `block_size`); missing blocks that sit
 //!   next to each other are fetched with one request.
 //! - Read-ahead: each file has a few read heads; a read that continues near where one of
-//!   them stopped (small gaps allowed, other reads interleaved) doubles how many extra blocks
-//!   the next request takes, up to the part size, so a full scan costs tens of round trips.
+//!   them stopped, or anywhere in what it fetched ahead (small gaps allowed, other reads
+//!   interleaved), doubles how many extra blocks the next request takes, up to the part
+//!   size, so a full scan costs tens of round trips. While a query runs the cache makes room
+//!   for every head's read-ahead, and blocks a head has read leave it first (drop-behind), so
+//!   a table scan does not push out the index blocks another head fetched and has yet to read.
 //! - A worst-case bound: the manifest says where each SQLite B-tree lies ([`layout`]). Once a
-//!   query has read a B-tree at random as many times as half a sequential read of it would
-//!   take, the rest of the tree comes in a few large requests, so no query costs more round
+//!   query has read a B-tree at random as many times as a sequential read of it would take,
+//!   less the requests of fetching it whole, the rest of the tree comes in a few large
+//!   requests and stays cached (pinned) until the query ends, so no query costs more round
 //!   trips than reading the trees it touches from end to end.
-//! - The cache is an LRU bounded in bytes.
+//! - Between queries the cache is an LRU bounded in bytes.
 //! - Every answer is checked (see [`Engine::read`]); transient failures are retried with
 //!   backoff; a per-query byte budget stops runaway queries.
 //! - Every part's URL carries the first 16 hex digits of the BLAKE3 hash of its bytes (see
@@ -280,6 +284,8 @@ const HEAD_GAP_BLOCKS: u64 = 4;
 struct ReadHead {
     /// Block after the end of the last read it served.
     next: u64,
+    /// Last block its requests fetched (read-ahead included).
+    frontier: u64,
     /// Blocks of read-ahead the next sequential read adds.
     ahead: u64,
     /// Engine tick of its last use (the least recently used head is replaced).
@@ -287,8 +293,11 @@ struct ReadHead {
 }
 
 impl ReadHead {
+    /// Whether a read from block `first` continues this head: it starts at or just after
+    /// the head's last read, or anywhere in what the head fetched ahead (a scan that skips
+    /// pages, such as table rows looked up in rowid order, stays one stream).
     fn continues(&self, first: u64) -> bool {
-        first + 1 >= self.next && first <= self.next + HEAD_GAP_BLOCKS
+        first + 1 >= self.next && first <= self.next.max(self.frontier + 1) + HEAD_GAP_BLOCKS
     }
 }
 
@@ -309,22 +318,37 @@ struct FileState {
     /// Per B-tree: random misses in the current query, and whether it was swept.
     tree_misses: Vec<u64>,
     tree_swept: Vec<bool>,
+    /// The manifest's hot ranges by offset (the manifest keeps them in sidecar order).
+    hot_sorted: Vec<ByteRange>,
     /// Whether the hot ranges were preloaded.
     hot_loaded: bool,
 }
 
 impl FileState {
-    /// Random misses after which tree `t` is fetched whole: half the requests a sequential
-    /// read of it takes (so the random reads plus the sweep stay within one sequential
-    /// read), and at least two (one lookup never fetches a whole table).
+    /// Random misses after which tree `t` is fetched whole: what a sequential read of it
+    /// would cost in requests, less the requests the sweep itself takes (one per part each
+    /// run touches), so the random reads plus the sweep stay within one sequential read; and
+    /// at least two (one lookup never fetches a whole table).
     fn sweep_threshold(&self, t: usize) -> u64 {
-        let seq: u64 = self.layout.trees[t]
-            .runs
+        let runs = &self.layout.trees[t].runs;
+        let seq: u64 = runs
             .iter()
             .map(|(a, b)| sequential_requests(b - a + 1, self.ahead_cap))
             .sum();
-        (seq / 2).max(2)
+        let bs = self.meta.block_size as u64;
+        let sweep: u64 = runs
+            .iter()
+            .map(|&(a, b)| parts_touched(&self.meta.parts, a * bs, (b + 1) * bs))
+            .sum();
+        seq.saturating_sub(sweep).max(2)
     }
+}
+
+/// How many of `parts` (sorted, tiling the file) overlap bytes `start..end`.
+fn parts_touched(parts: &[Part], start: u64, end: u64) -> u64 {
+    let first = parts.partition_point(|p| p.offset + p.length <= start);
+    let last = parts.partition_point(|p| p.offset < end);
+    last.saturating_sub(first) as u64
 }
 
 /// A block's place in the cache: (file id, block number).
@@ -337,15 +361,31 @@ struct BlockCache {
     base_capacity: u64,
     used: u64,
     tick: u64,
+    /// Below every use tick: where [`BlockCache::demote`] puts blocks (counting down).
+    low: u64,
+    /// Blocks held until the next [`BlockCache::shrink`] (their use tick is [`PINNED`], and
+    /// they are not in `order`, so never evicted).
+    pinned: Vec<BlockKey>,
+    /// Bytes of the pinned blocks: `capacity` bounds the others.
+    pinned_bytes: u64,
     /// Block → (bytes, last use).
     blocks: HashMap<BlockKey, (Arc<[u8]>, u64)>,
     /// Last use → block, oldest first.
     order: BTreeMap<u64, BlockKey>,
 }
 
+/// The first use tick of a cache; demoted blocks get ticks below it.
+const CACHE_TICK_START: u64 = 1 << 62;
+
+/// The use tick of a pinned block (no other block ever has it).
+const PINNED: u64 = 0;
+
 impl BlockCache {
     fn get(&mut self, key: (u32, u64)) -> Option<Arc<[u8]>> {
         let (data, t) = self.blocks.get_mut(&key)?;
+        if *t == PINNED {
+            return Some(data.clone());
+        }
         self.order.remove(t);
         self.tick += 1;
         *t = self.tick;
@@ -357,6 +397,19 @@ impl BlockCache {
         self.blocks.contains_key(&key)
     }
 
+    /// Makes `key` the next block to evict: a leaf a scan has read will not be read again,
+    /// and must not push out blocks other heads fetched ahead and have not read yet.
+    fn demote(&mut self, key: (u32, u64)) {
+        if let Some((_, t)) = self.blocks.get_mut(&key)
+            && *t != PINNED
+        {
+            self.order.remove(t);
+            self.low -= 1;
+            *t = self.low;
+            self.order.insert(self.low, key);
+        }
+    }
+
     /// A cached block without counting it as a use.
     fn peek(&self, key: (u32, u64)) -> Option<&[u8]> {
         self.blocks.get(&key).map(|(d, _)| &d[..])
@@ -364,24 +417,62 @@ impl BlockCache {
 
     fn remove(&mut self, key: (u32, u64)) {
         if let Some((old, t)) = self.blocks.remove(&key) {
-            self.used -= old.len() as u64;
+            self.forget(&old, t);
+        }
+    }
+
+    /// Accounts for a block taken out of `blocks` (used tick `t`).
+    fn forget(&mut self, data: &[u8], t: u64) {
+        self.used -= data.len() as u64;
+        if t == PINNED {
+            self.pinned_bytes -= data.len() as u64;
+        } else {
             self.order.remove(&t);
         }
     }
 
-    /// Room for `bytes` more on top of what is cached now, until [`BlockCache::shrink`].
+    /// Room for `bytes` more on top of what is cached now (pinned blocks aside).
     fn grow_for(&mut self, bytes: u64) {
-        self.capacity = self.capacity.max(self.used + bytes);
+        self.capacity = self.capacity.max(self.used - self.pinned_bytes + bytes);
+    }
+
+    /// At least `bytes` of capacity for blocks that are not pinned, until
+    /// [`BlockCache::shrink`].
+    fn reserve(&mut self, bytes: u64) {
+        self.capacity = self.capacity.max(bytes);
     }
 
     /// Back to the configured capacity, evicting the least recently used blocks.
     fn shrink(&mut self) {
         self.capacity = self.base_capacity;
+        self.pinned_bytes = 0;
+        for key in std::mem::take(&mut self.pinned) {
+            if let Some((_, t)) = self.blocks.get_mut(&key)
+                && *t == PINNED
+            {
+                self.tick += 1;
+                *t = self.tick;
+                self.order.insert(self.tick, key);
+            }
+        }
         self.evict();
     }
 
+    /// Keeps `key` (if cached) until the next [`BlockCache::shrink`], whatever else comes in:
+    /// a swept tree is read at random for the rest of the query.
+    fn pin(&mut self, key: (u32, u64)) {
+        if let Some((data, t)) = self.blocks.get_mut(&key)
+            && *t != PINNED
+        {
+            self.order.remove(t);
+            *t = PINNED;
+            self.pinned_bytes += data.len() as u64;
+            self.pinned.push(key);
+        }
+    }
+
     fn evict(&mut self) {
-        while self.used > self.capacity {
+        while self.used - self.pinned_bytes > self.capacity {
             let Some((_, victim)) = self.order.pop_first() else {
                 break;
             };
@@ -393,8 +484,7 @@ impl BlockCache {
 
     fn insert(&mut self, key: (u32, u64), data: Arc<[u8]>) {
         if let Some((old, t)) = self.blocks.remove(&key) {
-            self.used -= old.len() as u64;
-            self.order.remove(&t);
+            self.forget(&old, t);
         }
         self.tick += 1;
         self.used += data.len() as u64;
@@ -450,6 +540,11 @@ impl<F: Fetch> Engine<F> {
                     layout,
                     tree_misses: vec![0; trees],
                     tree_swept: vec![false; trees],
+                    hot_sorted: {
+                        let mut hot = meta.hot.clone();
+                        hot.sort_by_key(|r| r.offset);
+                        hot
+                    },
                     hot_loaded: false,
                 };
                 (name.clone(), state)
@@ -463,7 +558,10 @@ impl<F: Fetch> Engine<F> {
                 capacity: config.cache_bytes,
                 base_capacity: config.cache_bytes,
                 used: 0,
-                tick: 0,
+                tick: CACHE_TICK_START,
+                low: CACHE_TICK_START,
+                pinned: Vec::new(),
+                pinned_bytes: 0,
                 blocks: HashMap::new(),
                 order: BTreeMap::new(),
             },
@@ -793,14 +891,14 @@ impl<F: Fetch> Engine<F> {
         self.tick += 1;
         let tick = self.tick;
         let st = self.files.get_mut(file).expect("known file");
-        let ahead = match st.heads.iter().position(|h| h.continues(first)) {
+        let (ahead, head) = match st.heads.iter().position(|h| h.continues(first)) {
             Some(h) => {
                 let head = &mut st.heads[h];
                 // Not `clamp`: it panics when read-ahead is configured off (a cap of 0).
                 head.ahead = (head.ahead * 2).max(1).min(st.ahead_cap);
                 head.next = head.next.max(last + 1);
                 head.used = tick;
-                head.ahead
+                (head.ahead, Some(h))
             }
             None => {
                 // Only a miss starts a head: the hot pages every lookup passes through are
@@ -808,6 +906,7 @@ impl<F: Fetch> Engine<F> {
                 if !missing.is_empty() {
                     let head = ReadHead {
                         next: last + 1,
+                        frontier: last,
                         ahead: 0,
                         used: tick,
                     };
@@ -830,7 +929,7 @@ impl<F: Fetch> Engine<F> {
                         }
                     }
                 }
-                0
+                (0, None)
             }
         };
         let st = &self.files[file];
@@ -862,6 +961,16 @@ impl<F: Fetch> Engine<F> {
                 }
             }
             run.1 = end;
+            if let Some(h) = head {
+                let st = self.files.get_mut(file).expect("known file");
+                let heads = st.heads.len() as u64;
+                let head = &mut st.heads[h];
+                head.frontier = head.frontier.max(end);
+                // Room for every head to fetch this far ahead: an index scanned between the
+                // table reads it drives must not lose what it fetched ahead to them.
+                self.cache
+                    .reserve(self.cache.base_capacity + heads * (end - last) * bs);
+            }
         }
         let mut fetched: HashMap<u64, Arc<[u8]>> = HashMap::new();
         for (a, b) in todo {
@@ -890,7 +999,29 @@ impl<F: Fetch> Engine<F> {
             pos += n;
         }
         debug_assert_eq!(pos, buf.len());
+        if head.is_some() {
+            self.drop_behind(file, first, last);
+        }
         Ok(())
+    }
+
+    /// Demotes the blocks `first..=last` a sequential read has just consumed (see
+    /// [`BlockCache::demote`]), but not hot blocks (interior pages every lookup passes
+    /// through) nor those of a swept tree (read at random for the rest of the query).
+    fn drop_behind(&mut self, file: &str, first: u64, last: u64) {
+        let st = &self.files[file];
+        let bs = st.meta.block_size as u64;
+        for block in first..=last {
+            let at = block * bs;
+            let hot = st.hot_sorted.partition_point(|r| r.offset + r.length <= at);
+            if st.hot_sorted.get(hot).is_some_and(|r| r.offset <= at) {
+                continue;
+            }
+            if st.layout.tree_of(block).is_some_and(|t| st.tree_swept[t]) {
+                continue;
+            }
+            self.cache.demote((st.id, block));
+        }
     }
 
     /// Fetches B-tree `t` of `file` in large requests: all of it up to
@@ -935,9 +1066,10 @@ impl<F: Fetch> Engine<F> {
         {
             return Ok(());
         }
+        let capacity = self.cache.capacity;
         if whole {
             self.files.get_mut(file).expect("known file").tree_swept[t] = true;
-            // The rest of the query reads this tree at random: all of it must stay cached.
+            // Room to take the tree in; once pinned it no longer counts against the cache.
             self.cache.grow_for(bytes);
         }
         self.query.sweeps += 1;
@@ -946,6 +1078,19 @@ impl<F: Fetch> Engine<F> {
         self.expected_bytes = Some(self.expected_bytes.map_or(expected, |e| e.max(expected)));
         for (a, b) in todo {
             self.fetch_blocks(file, a, b)?;
+        }
+        if whole {
+            // Held for the rest of the query: evicting a block of it would bring back the
+            // random reads the sweep was for, and the tree is not swept twice.
+            let st = &self.files[file];
+            let (id, runs) = (st.id, st.layout.trees[t].runs.clone());
+            for (a, b) in runs {
+                for blk in a..=b {
+                    self.cache.pin((id, blk));
+                }
+            }
+            self.cache.capacity = capacity;
+            self.cache.evict();
         }
         Ok(())
     }
