@@ -782,3 +782,53 @@ async fn a_random_walk_query_is_bounded_reports_progress_and_obeys_its_request_b
     assert_eq!(hidden, json!(true));
     b.close().await;
 }
+
+/// A table page preloads what its first query needs (`<link rel=preload>`): the Worker then
+/// takes those files from the HTTP cache, so each reaches the server once, and the data the
+/// page shows comes with no more range requests than the query's own leaf reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preloaded_files_reach_the_server_once() {
+    let site = demo_site();
+    let server = serve(site);
+    let base = format!("http://{}", server.addr);
+    let b = Browser::start().await;
+    b.client
+        .goto(&format!("{base}/tables/nyc/airlines/"))
+        .await
+        .unwrap();
+    b.wait_for(
+        r#"/ of 16 /.test(document.querySelector(".table-info").textContent) && 1"#,
+        60,
+    )
+    .await;
+    let preloaded = b
+        .eval("return [...document.querySelectorAll('link[rel=preload], link[rel=modulepreload]')].map(l => new URL(l.href).pathname);")
+        .await
+        .unwrap();
+    let preloaded: Vec<String> = serde_json::from_value(preloaded).unwrap();
+    assert!(
+        preloaded.iter().any(|u| u.ends_with(".wasm")),
+        "{preloaded:?}"
+    );
+    assert!(
+        preloaded.iter().any(|u| u.contains(".hot.")),
+        "{preloaded:?}"
+    );
+    // The document fetched them (not only listed them; nothing else on the page fetches the
+    // Worker's files)...
+    let by_link = b
+        .eval("return performance.getEntriesByType('resource').map(e => new URL(e.name).pathname);")
+        .await
+        .unwrap();
+    let by_link: Vec<String> = serde_json::from_value(by_link).unwrap();
+    for url in &preloaded {
+        assert!(by_link.contains(url), "{url} not preloaded: {by_link:?}");
+    }
+    // ...and the Worker, which needed every one of them, did not fetch them again.
+    let log = server.requests();
+    for url in &preloaded {
+        let n = log.iter().filter(|l| *l == &format!("GET {url}")).count();
+        assert_eq!(n, 1, "{url} was fetched {n} times: {log:#?}");
+    }
+    b.close().await;
+}
