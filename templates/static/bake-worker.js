@@ -527,11 +527,18 @@ async function offlineStatus(manifest) {
     let stored = 0;
     if (dir) for (const p of e.parts) stored += await storedOf(dir, p.hash, p.length);
     const saved = index.saved[e.name];
+    const changed = Boolean(saved && saved.hashes && e.parts.some((p) => !saved.hashes.includes(p.hash)));
+    if (changed && stored === e.bytes && dir) {
+      // Saved from an older build, and every byte of this one is here already (fetched by
+      // queries): it is this build that is saved now.
+      saved.hashes = e.parts.map((p) => p.hash);
+      await writeIndex(dir, index).catch(() => {});
+    }
     out.push({
       name: e.name, kind: e.kind, bytes: e.bytes, stored_bytes: stored, complete: stored === e.bytes,
       saved: Boolean(saved), built: (saved && saved.built) || null,
       // Saved from an older build whose data changed: the new parts are to be fetched.
-      update: Boolean(saved && saved.hashes && e.parts.some((p) => !saved.hashes.includes(p.hash))),
+      update: changed && stored !== e.bytes,
     });
   }
   return out;
