@@ -604,13 +604,6 @@ async function offlineSave(id, manifest, name, built) {
   store.dir = dir;
   let done = 0;
   for (const p of e.parts) done += await storedOf(dir, p.hash, p.length);
-  const need = e.bytes - done;
-  const estimate = navigator.storage.estimate ? await navigator.storage.estimate() : null;
-  if (estimate && estimate.quota && need > estimate.quota - estimate.usage) {
-    const e2 = failure(`not enough space on this device: ${name} needs ${(need / 1e6).toFixed(1)} MB more, and the browser lets this site use ${(Math.max(0, estimate.quota - estimate.usage) / 1e6).toFixed(1)} MB`);
-    e2.kind = "quota";
-    throw e2;
-  }
   // Saved (not evicted by the LRU) from the start, so a cancelled save keeps its blocks.
   const index = await readIndex(dir);
   index.saved[name] = { kind: e.kind, hashes: e.parts.map((p) => p.hash), bytes: e.bytes, built, complete: false };

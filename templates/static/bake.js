@@ -360,6 +360,12 @@ bake.offline = {
     if (navigator.storage && navigator.storage.persist) navigator.storage.persist().catch(() => {});
     const entry = (await bake.offline.status()).find((e) => e.name === name);
     if (!entry) throw new BakeError(`there is no database or search index named ${JSON.stringify(name)}`);
+    // Refused at once when it cannot fit: nothing is downloaded, nothing marked saved.
+    const need = entry.bytes - entry.stored_bytes;
+    const free = await spaceLeft();
+    if (free !== null && need > free) {
+      throw new BakeError(`not enough space on this device: ${name} needs ${sizeText(need)} more, and the browser lets this site use ${sizeText(free)}; free some space and try again`, "quota");
+    }
     const kept = await keepFiles(engineFiles(entry.kind === "search" ? "search" : "sql"));
     if (kept && kept.failed) throw new BakeError("cannot keep the query engine's files on this device; check the connection and try again");
     const result = await storeCall("offline-save", { name, built: await builtDate() }, options.onProgress, options.signal);

@@ -712,3 +712,81 @@ async fn a_redeploy_never_mixes_versions_and_a_saved_database_shows_its_update()
     drop(server);
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_save_that_does_not_fit_is_refused_with_a_clear_message() {
+    let site = demo_site();
+    let server = serve_on(site, 0);
+    let base = format!("http://{}", server.addr);
+    let b = Browser::start().await;
+    // The search page has the index's control.
+    b.client.goto(&format!("{base}/search/")).await.unwrap();
+    let line = b
+        .wait_for(
+            r#"document.querySelector('[data-bake-offline="search"] .offline-state')?.textContent"#,
+            30,
+        )
+        .await;
+    assert!(
+        line.as_str()
+            .unwrap()
+            .starts_with("Make the search index available offline: "),
+        "{line}"
+    );
+    // A table page has its database's control.
+    b.client
+        .goto(&format!("{base}/tables/nyc/airlines/"))
+        .await
+        .unwrap();
+    let line = b
+        .wait_for(
+            r#"document.querySelector('[data-bake-offline="nyc"] .offline-state')?.textContent"#,
+            30,
+        )
+        .await;
+    assert!(line.as_str().unwrap().contains(" MB"), "{line}");
+    // The browser lets this site keep 1 MB more (a fault: the real quota is far larger).
+    b.eval("navigator.storage.estimate = async () => ({ usage: 0, quota: 1e6 }); return 1;")
+        .await
+        .unwrap();
+    let nyc_reads = |server: &bake::serve::ServerHandle| {
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.contains("/_data/nyc.sqlite."))
+            .count()
+    };
+    let before = nyc_reads(&server);
+    click_offline(&b, "nyc", "offline-save").await;
+    let error = b
+        .wait_for(
+            r#"document.querySelector('[data-bake-offline="nyc"] .error')?.textContent"#,
+            30,
+        )
+        .await;
+    let error = error.as_str().unwrap();
+    assert!(
+        error.starts_with("not enough space on this device: nyc needs ")
+            && error.contains("1.0 MB"),
+        "{error}"
+    );
+    let status = eval_json(
+        &b,
+        "return (await bake.offline.status()).find((e) => e.name === 'nyc');",
+    )
+    .await;
+    assert_eq!(
+        [&status["saved"], &status["complete"]],
+        [&json!(false), &json!(false)],
+        "{status}"
+    );
+    let kind = eval_json(
+        &b,
+        "try { await bake.offline.save('nyc'); return 'saved'; } catch (e) { return e.kind; }",
+    )
+    .await;
+    assert_eq!(kind, json!("quota"));
+    // Nothing was downloaded for it.
+    assert_eq!(nyc_reads(&server), before, "{:?}", server.requests());
+    b.close().await;
+}
