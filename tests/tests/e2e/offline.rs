@@ -790,3 +790,56 @@ async fn a_save_that_does_not_fit_is_refused_with_a_clear_message() {
     assert_eq!(nyc_reads(&server), before, "{:?}", server.requests());
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_store_evicts_past_its_bound_but_never_a_saved_database() {
+    // A site whose pages set a 1 MiB device store (its own base.html with the meta tag),
+    // and a table of about 3 MB.
+    let dir = tempfile::tempdir().unwrap();
+    let theme =
+        std::fs::read_to_string(bake_tests::repo_root().join("templates/base.html")).unwrap();
+    let base_html = theme.replacen(
+        "<meta name=\"bake-manifest\"",
+        "<meta name=\"bake-device-cache-mib\" content=\"1\">\n<meta name=\"bake-manifest\"",
+        1,
+    );
+    assert_ne!(base_html, theme);
+    std::fs::create_dir_all(dir.path().join("templates")).unwrap();
+    std::fs::write(dir.path().join("templates/base.html"), base_html).unwrap();
+    let mut csv = String::from("n,word\n");
+    for i in 0..60_000 {
+        csv.push_str(&format!("{i},word-{i}-{}\n", "x".repeat(30)));
+    }
+    let site = tiny_site(dir.path(), &csv);
+    let server = serve_on(&site, 0);
+    let base = format!("http://{}", server.addr);
+    let b = Browser::start().await;
+    b.client.goto(&format!("{base}/sql/")).await.unwrap();
+    wait_controlled(&b).await;
+    let stored = "return (await bake.offline.status()).find((e) => e.name === 'db');";
+    let scan =
+        "return (await bake.sql('db', \"SELECT count(*) FROM t WHERE word LIKE '%-7-%'\")).rows;";
+    assert_eq!(eval_json(&b, scan).await, json!([[1]]));
+    settle().await;
+    let after = eval_json(&b, stored).await;
+    assert!(
+        after["bytes"].as_u64().unwrap() > 2 * 1024 * 1024,
+        "{after}"
+    );
+    // More than the bound was fetched; the least recently used parts went.
+    assert!(
+        after["stored_bytes"].as_u64().unwrap() <= 1024 * 1024,
+        "{after}"
+    );
+
+    // Saved, the same database stays whole, past the bound, after queries.
+    let saved = eval_json(&b, "return await bake.offline.save('db');").await;
+    assert_eq!(saved["complete"], json!(true), "{saved}");
+    assert_eq!(eval_json(&b, scan).await, json!([[1]]));
+    settle().await;
+    let kept = eval_json(&b, stored).await;
+    assert_eq!(kept["stored_bytes"], kept["bytes"], "{kept}");
+    assert_eq!(kept["complete"], json!(true), "{kept}");
+    drop(server);
+    b.close().await;
+}
