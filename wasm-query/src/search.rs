@@ -44,6 +44,10 @@ pub const MAX_LIMIT: usize = 100;
 pub const MAX_OFFSET: usize = 10_000;
 /// Most words and phrases of a query that are used; the rest are ignored.
 pub const MAX_CLAUSES: usize = 32;
+/// A doc store up to this size is fetched whole, in one request, for a page of several hits
+/// (the demo's 1,581 documents: 141 KB) rather than a request per store block they touch.
+const SMALL_STORE_BYTES: u64 = 256 * 1024;
+
 /// Longest snippet, in characters of text (before HTML escaping).
 pub const SNIPPET_CHARS: usize = 160;
 
@@ -302,6 +306,13 @@ impl SearchSession {
         let searcher = self.reader.searcher();
         let (total, top) = searcher.search(&query, &(Count, top))?;
         let mut hits = Vec::with_capacity(top.len());
+        if top.len() > 1
+            && let Some(dir) = &self.directory
+        {
+            // The hits' stored fields lie in blocks all over the doc store, one request each;
+            // a small store comes whole in one.
+            dir.prefetch_small(".store", SMALL_STORE_BYTES)?;
+        }
         if !top.is_empty() {
             let mut snippets = SnippetGenerator::create(&searcher, &query, self.fields.body)?;
             snippets.set_max_num_chars(SNIPPET_CHARS);

@@ -122,6 +122,28 @@ impl PackDirectory {
         }
     }
 
+    /// Reads the whole file of the pack whose name ends with `suffix` into the cache, in one
+    /// request (less what is cached), when it is at most `max_bytes`; `Ok(false)` when there
+    /// is no such file or it is bigger.
+    pub fn prefetch_small(&self, suffix: &str, max_bytes: u64) -> io::Result<bool> {
+        let range = self
+            .inner
+            .entries
+            .iter()
+            .find_map(|(name, entry)| match entry {
+                PackEntry::Range(r) if name.to_string_lossy().ends_with(suffix) => Some(*r),
+                _ => None,
+            });
+        match range {
+            Some(r) if r.length <= max_bytes => {
+                let mut scratch = vec![0u8; r.length as usize];
+                self.inner.read(r.offset, &mut scratch)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     fn entry(&self, path: &Path) -> Result<&PackEntry, OpenReadError> {
         self.inner
             .entries

@@ -763,3 +763,63 @@ fn generator_and_browser_tokenize_alike() {
     let hits = session.search("cached", &opts()).unwrap();
     assert_eq!(hits.total, 1);
 }
+
+/// A page of hits from all over a small doc store: the store comes in one request, not one
+/// per store block the hits lie in.
+#[test]
+fn a_page_of_hits_reads_a_small_store_in_one_request() {
+    // Pseudo-random words (the store must not compress to one block); every 30th page also
+    // holds `needle`: ten hits spread over the whole store.
+    let mut seed = 7u64;
+    let mut word = || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        format!("r{}z", (seed >> 33) % 5000)
+    };
+    let docs: Vec<SearchDoc> = (0..300)
+        .map(|i| {
+            let mut words: Vec<String> = (0..100).map(|_| word()).collect();
+            // Counts that differ, so the best hits are not in store order.
+            if i % 30 == 0 {
+                words.extend((0..1 + (i * 7) % 5).map(|_| "needle".to_string()));
+            }
+            SearchDoc {
+                kind: "page",
+                title: format!("Page {i}"),
+                headings: String::new(),
+                body: words.join(" "),
+                url: format!("/p/{i}/"),
+                section: "/p/".into(),
+                tags: vec![],
+            }
+        })
+        .collect();
+    let p = build_index(&docs).unwrap();
+    let (dir, m) = site(&p, Hot::Sidecar);
+    let engine = engine_over(DirFetch::new(dir.path()), &m);
+    let s = SearchSession::open(engine.clone(), &m).unwrap();
+    let store = m
+        .search
+        .as_ref()
+        .unwrap()
+        .entries
+        .iter()
+        .find_map(|(n, e)| match e {
+            PackEntry::Range(r) if n.ends_with(".store") => Some(*r),
+            _ => None,
+        });
+    let store = store.unwrap();
+    let bs = PACK_BLOCK_SIZE as u64;
+    assert!(
+        store.length > 3 * bs,
+        "the store spans several blocks: {store:?}"
+    );
+    engine.lock().unwrap().begin_query(None);
+    let r = s.search("needle", &opts()).unwrap();
+    assert_eq!(r.hits.len(), 10, "{}", r.total);
+    let st = engine.lock().unwrap().query_stats();
+    // The term's postings (its dictionary block is hot), then the whole store: two. Read as
+    // tantivy asks, block by block, the hits' four store blocks took three.
+    assert!(st.requests <= 2, "{st:?} store {store:?}");
+}
