@@ -56,6 +56,8 @@ pub struct BuildReport {
     pub rows: u64,
     /// Rows skipped with `skip_bad_rows`.
     pub skipped_rows: u64,
+    /// Warnings for the user (`bake build` prints them unless `--quiet`).
+    pub warnings: Vec<String>,
     /// Documents in the search index.
     pub search_documents: u64,
     /// Diagrams drawn (fences, files, ER).
@@ -222,6 +224,7 @@ pub fn build(config: &Config, opts: &BuildOptions) -> Result<BuildReport> {
             .map(|t| t.rows)
             .sum(),
         skipped_rows: dbs.iter().map(|d| d.skipped_rows).sum(),
+        warnings: dbs.iter().flat_map(|d| d.warnings.clone()).collect(),
         search_documents: packed.map(|p| p.documents).unwrap_or(0),
         diagrams: diagrams.len(),
         files,
@@ -588,7 +591,11 @@ fn write_data(
     let mut hot: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, file) in &manifest.files {
         if let Some(data) = name.strip_suffix(".hot") {
-            let module = if data == "search.pack" { "search" } else { "sql" };
+            let module = if data == "search.pack" {
+                "search"
+            } else {
+                "sql"
+            };
             let urls = file.parts.iter().map(|p| p.url.clone());
             hot.entry(module.into()).or_default().extend(urls);
         }

@@ -134,6 +134,9 @@ fn run(cli: Cli) -> ExitCode {
                 },
             )?;
             if !quiet {
+                for w in &report.warnings {
+                    eprintln!("warning: {w}");
+                }
                 println!("{report}");
             }
             Ok(())

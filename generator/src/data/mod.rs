@@ -29,6 +29,8 @@ pub struct BakedDatabase {
     pub schema: wasm_query::manifest::Database,
     /// Rows skipped because they did not fit (with `skip_bad_rows`).
     pub skipped_rows: u64,
+    /// What the build should tell the user without failing (the command prints them).
+    pub warnings: Vec<String>,
     /// Pages worth preloading: page 1, B-tree roots and interior pages.
     pub hot: Vec<wasm_query::manifest::ByteRange>,
 }
@@ -186,9 +188,17 @@ fn bake_one(
     .map_err(sql_err)?;
 
     let mut skipped = 0;
+    let mut warnings = Vec::new();
     for (table, tc) in &db.tables {
         let key_of = |k: &str| (format!("tables.{table}"), k.to_string());
-        skipped += load_table(config, plan, &mut conn, table, tc, skip_bad_rows, &key_of)?;
+        let n = load_table(config, plan, &mut conn, table, tc, skip_bad_rows, &key_of)?;
+        if n > 0 {
+            warnings.push(format!(
+                "{}: skipped {n} rows that did not fit their column types",
+                config.build.content.join(&tc.source).display()
+            ));
+        }
+        skipped += n;
     }
     let limits = crate::queries::Limits::site(config);
     for script in &db.scripts {
@@ -231,6 +241,7 @@ fn bake_one(
         path,
         schema,
         skipped_rows: skipped,
+        warnings,
         hot,
     })
 }
@@ -481,12 +492,6 @@ fn load_table(
                 format!("cannot create index on `{table}`: {e}"),
             )
         })?;
-    }
-    if skipped > 0 {
-        eprintln!(
-            "warning: {}: skipped {skipped} rows that did not fit their column types",
-            display.display()
-        );
     }
     Ok(skipped)
 }

@@ -308,6 +308,20 @@ fn skip_bad_rows_builds_and_reports_the_count() {
     );
 }
 
+/// `--quiet` prints nothing but errors: not the report, not the skipped-rows warning.
+#[test]
+fn quiet_silences_the_report_and_warnings() {
+    let site = Site::new();
+    site.append("bake.toml", "types = { n = \"integer\" }\n");
+    site.write("content/data/t.csv", "n,name\n1,one\nabc,two\n");
+    let out = site.bake(&["--skip-bad-rows", "--quiet"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        (text(&out.stdout), text(&out.stderr)),
+        (String::new(), String::new())
+    );
+}
+
 // ---- JSON and JSON Lines ------------------------------------------------------------------
 
 #[test]
