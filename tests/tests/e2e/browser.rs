@@ -240,12 +240,16 @@ async fn xss_payloads_stay_text_everywhere() {
     let base = format!("http://{}", server.addr);
     let b = Browser::start().await;
     let payload = r#"<img src=x onerror="window.__xss=1">"#;
+    // The CSP alone keeps `window.__xss` undefined, so the check is on the DOM: the payload
+    // must be text, never an element or an event-handler attribute. "undefined" stands for
+    // a clean page; otherwise the offending elements' HTML.
     let visible = |b: &Browser| {
         let b = b.client.clone();
         async move {
             let v = b
                 .execute(
-                    "return [typeof window.__xss, document.body.innerText];",
+                    "const bad = [...document.querySelectorAll('img[src=\"x\"], [onerror], [onload], main script, main iframe')];\n\
+                     return [bad.length || typeof window.__xss !== 'undefined' ? bad.map(e => e.outerHTML).join(' ') || 'window.__xss set' : 'undefined', document.body.innerText];",
                     vec![],
                 )
                 .await
@@ -307,6 +311,15 @@ async fn xss_payloads_stay_text_everywhere() {
     let (xss, text) = visible(&b).await;
     assert_eq!(xss, "undefined");
     assert!(text.contains(payload));
+    // The probe itself: the payload parsed as HTML is caught (the CSP blocks its handler).
+    b.eval(&format!(
+        "document.querySelector('main').insertAdjacentHTML('beforeend', {}); return 1;",
+        json!(payload)
+    ))
+    .await
+    .unwrap();
+    let (xss, _) = visible(&b).await;
+    assert!(xss.contains("onerror"), "{xss}");
     b.close().await;
 }
 
