@@ -843,3 +843,40 @@ async fn the_device_store_evicts_past_its_bound_but_never_a_saved_database() {
     drop(server);
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_shows_progress_cancels_and_offers_to_resume() {
+    let site = demo_site();
+    let server = serve_on(site, 0);
+    let base = format!("http://{}", server.addr);
+    let b = Browser::start().await;
+    b.client.goto(&format!("{base}/sql/")).await.unwrap();
+    click_offline(&b, "nyc", "offline-save").await;
+    let box_js = r#"document.querySelector('[data-bake-offline="nyc"]')"#;
+    let shown = b
+        .wait_for(
+            &format!("{box_js}.querySelector('.offline-progress')?.value > 0 && {box_js}.querySelector('.offline-done').textContent"),
+            60,
+        )
+        .await;
+    assert!(shown.as_str().unwrap().contains(" of "), "{shown}");
+    click_offline(&b, "nyc", "offline-cancel").await;
+    let resume = b
+        .wait_for(
+            &format!("{box_js}.querySelector('.offline-save')?.textContent === 'Resume' && {box_js}.querySelector('.offline-state').textContent"),
+            30,
+        )
+        .await;
+    assert!(
+        resume.as_str().unwrap().contains("already here"),
+        "{resume}"
+    );
+    let status = eval_json(
+        &b,
+        "return (await bake.offline.status()).find((e) => e.name === 'nyc');",
+    )
+    .await;
+    assert_eq!(status["complete"], json!(false), "{status}");
+    drop(server);
+    b.close().await;
+}
