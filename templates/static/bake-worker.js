@@ -269,7 +269,15 @@ function deviceRead(url, offset, length) {
   const len = whole ? entry.length : length;
   if (at + len > entry.length || !present(entry, at, len)) return null;
   const body = new Uint8Array(len);
-  if (entry.data.read(body, { at }) !== len) return null;
+  let read;
+  try {
+    read = entry.data.read(body, { at });
+  } catch {
+    // The file went away under us (the browser cleared the site's storage): the network.
+    store.open.delete(part.hash);
+    return null;
+  }
+  if (read !== len) return null;
   store.reads++;
   store.bytes += len;
   store.used.set(part.hash, Date.now());
