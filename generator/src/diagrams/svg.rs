@@ -8,8 +8,11 @@
 //!   pages and which would leak into the whole page when inlined. Each rule is applied to
 //!   the elements it matches as presentation attributes (`fill`, `stroke`, `font-size`…),
 //!   which CSP allows and which the page's CSS can still override for theming;
-//! - **no script**: `<script>`, `<foreignObject>`, event attributes and `javascript:` links
-//!   are dropped;
+//! - **no script**: only static drawing elements and attributes are kept (allow-lists,
+//!   names compared in any case and namespace): `<script>`, `<foreignObject>`, animation
+//!   (`<set>` can write `javascript:` into a link), event attributes, links out of the
+//!   drawing and `javascript:` values are dropped, since some hosts ignore `_headers` and
+//!   so the CSP;
 //! - **accessible**: a `<title>` first, `role="img"`, and the class `bake-diagram`.
 
 use std::collections::HashSet;
@@ -56,6 +59,128 @@ const PRESENTATION: &[&str] = &[
     "vector-effect",
     "visibility",
     "word-spacing",
+];
+
+/// The elements a finished drawing may keep (local names, compared in lower case); any
+/// other is dropped with everything inside it.
+const ELEMENTS: &[&str] = &[
+    "svg",
+    "a",
+    "g",
+    "defs",
+    "symbol",
+    "use",
+    "path",
+    "rect",
+    "circle",
+    "ellipse",
+    "line",
+    "polyline",
+    "polygon",
+    "text",
+    "tspan",
+    "textpath",
+    "marker",
+    "clippath",
+    "mask",
+    "pattern",
+    "lineargradient",
+    "radialgradient",
+    "stop",
+    "filter",
+    "feblend",
+    "fecolormatrix",
+    "fecomposite",
+    "fedropshadow",
+    "feflood",
+    "fegaussianblur",
+    "femerge",
+    "femergenode",
+    "feoffset",
+];
+
+/// The attributes a finished drawing may keep besides [`PRESENTATION`] ones, `aria-*` and
+/// `data-*` (compared in lower case); `href` only to `#…` inside the drawing.
+const ATTRIBUTES: &[&str] = &[
+    "id",
+    "x",
+    "y",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
+    "cx",
+    "cy",
+    "r",
+    "rx",
+    "ry",
+    "fx",
+    "fy",
+    "fr",
+    "width",
+    "height",
+    "d",
+    "points",
+    "pathlength",
+    "transform",
+    "viewbox",
+    "preserveaspectratio",
+    "xmlns",
+    "xmlns:xlink",
+    "version",
+    "href",
+    "xlink:href",
+    "dx",
+    "dy",
+    "rotate",
+    "textlength",
+    "lengthadjust",
+    "startoffset",
+    "method",
+    "spacing",
+    "side",
+    "markerwidth",
+    "markerheight",
+    "markerunits",
+    "refx",
+    "refy",
+    "orient",
+    "offset",
+    "gradientunits",
+    "gradienttransform",
+    "spreadmethod",
+    "patternunits",
+    "patterncontentunits",
+    "patterntransform",
+    "clippathunits",
+    "maskunits",
+    "maskcontentunits",
+    "filterunits",
+    "primitiveunits",
+    "stddeviation",
+    "in",
+    "in2",
+    "result",
+    "mode",
+    "operator",
+    "k1",
+    "k2",
+    "k3",
+    "k4",
+    "values",
+    "type",
+    "flood-color",
+    "flood-opacity",
+    "lighting-color",
+    "mask",
+    "filter",
+    "font-variant",
+    "writing-mode",
+    "xml:space",
+    "role",
+    "focusable",
+    "overflow",
+    "cursor",
 ];
 
 /// One piece of an SVG document.
@@ -425,10 +550,8 @@ pub fn finish(raw: &str, id: &str, title: &str, kind: Kind) -> String {
             _ => {}
         }
     }
-    nodes = drop_elements(
-        nodes,
-        &["style", "script", "foreignObject", "title", "desc"],
-    );
+    // `style` is read above, `title` and `desc` come back from the page's own title.
+    nodes = keep_elements(nodes, ELEMENTS);
 
     // Ids, so references to them can follow the prefix.
     let ids: HashSet<String> = nodes
@@ -491,11 +614,11 @@ pub fn finish(raw: &str, id: &str, title: &str, kind: Kind) -> String {
     out.trim().to_string() + "\n"
 }
 
-/// Removes the named elements with everything inside them. Names match in any case and
-/// with any namespace prefix: HTML lowercases `<SCRIPT>`, and XML runs `<svg:script>`.
-fn drop_elements(nodes: Vec<Node>, names: &[&str]) -> Vec<Node> {
+/// Keeps only the elements named in `allowed`, dropping any other with everything inside it.
+/// Names match in any case and with any namespace prefix: HTML lowercases `<SCRIPT>`, and
+/// XML runs `<svg:script>`.
+fn keep_elements(nodes: Vec<Node>, allowed: &[&str]) -> Vec<Node> {
     let local = |n: &str| n.rsplit(':').next().unwrap_or(n).to_ascii_lowercase();
-    let names: Vec<String> = names.iter().map(|n| local(n)).collect();
     let mut out = Vec::with_capacity(nodes.len());
     let mut skipping: Option<(String, usize)> = None;
     for n in nodes {
@@ -519,15 +642,36 @@ fn drop_elements(nodes: Vec<Node>, names: &[&str]) -> Vec<Node> {
         match &n {
             Node::Start {
                 name, self_closing, ..
-            } if names.contains(&local(name)) => {
+            } if !allowed.contains(&local(name).as_str()) => {
                 if !self_closing {
                     skipping = Some((local(name), 1));
                 }
             }
+            // The end tag of an element never opened (or dropped) is dropped too.
+            Node::End(name) if !allowed.contains(&local(name).as_str()) => {}
             _ => out.push(n),
         }
     }
     out
+}
+
+/// Whether a value has a `url(…)` that points out of the drawing (a request to another
+/// site: tracking, or a resource the CSP would block): only `url(#id)` may stay.
+fn loads_from_outside(value: &str) -> bool {
+    let lower = value.to_ascii_lowercase();
+    lower.match_indices("url(").any(|(at, _)| {
+        let target = lower[at + 4..].trim_start_matches([' ', '\t', '\n', '\r', '"', '\'']);
+        !target.starts_with('#')
+    })
+}
+
+/// Whether a drawing may keep attribute `name` (see [`ATTRIBUTES`]).
+fn allowed_attribute(name: &str) -> bool {
+    let lk = name.to_ascii_lowercase();
+    ATTRIBUTES.contains(&lk.as_str())
+        || PRESENTATION.contains(&lk.as_str())
+        || lk.starts_with("aria-")
+        || (lk.starts_with("data-") && lk.len() > 5)
 }
 
 /// Applies matching style rules and the `style` attribute as presentation attributes.
@@ -577,6 +721,8 @@ fn clean(
             let lk = k.to_ascii_lowercase();
             // Links may only point inside the drawing: no `javascript:`, no leaving the page.
             is_name(k)
+                && allowed_attribute(k)
+                && !loads_from_outside(v)
                 && !lk.starts_with("on")
                 && lk != "class"
                 && (!lk.ends_with("href") || v.trim_start().starts_with('#'))

@@ -67,6 +67,96 @@ fn styles_become_presentation_attributes() {
     );
 }
 
+/// SVG XSS payloads of the kinds published in filter-evasion cheat sheets and found by the
+/// fuzzer, each inside a drawing: nothing that can run or load survives.
+#[test]
+fn svg_xss_corpus_leaves_nothing_that_runs() {
+    let payloads = [
+        "<script>alert(1)</script>",
+        "<SCRIPT>alert(1)</SCRIPT>",
+        "<svg:script>alert(1)</svg:script>",
+        "<script type=\"text/ecmascript\">alert(1)</script>",
+        "<scr<script>ipt>alert(1)</script>",
+        "<foreignObject><iframe src=\"javascript:alert(1)\"></iframe></foreignObject>",
+        "<foreignobject><body onload=\"alert(1)\"/></foreignobject>",
+        "<g onload=\"alert(1)\"/>",
+        "<rect ONCLICK=\"alert(1)\" width=\"1\"/>",
+        "<rect onmouseover =\"alert(1)\"/>",
+        "<a href=\"javascript:alert(1)\"><text>x</text></a>",
+        "<a xlink:href=\"jav&#x09;ascript:alert(1)\"><text>x</text></a>",
+        "<a href=\"https://evil.example/\"><text>x</text></a>",
+        "<use href=\"data:image/svg+xml;base64,PHN2Zz48c2NyaXB0PmFsZXJ0KDEpPC9zY3JpcHQ+PC9zdmc+#x\"/>",
+        "<use xlink:href=\"https://evil.example/x.svg#a\"/>",
+        "<image href=\"https://evil.example/track.png\"/>",
+        "<set attributeName=\"href\" to=\"javascript:alert(1)\"/>",
+        "<animate attributeName=\"href\" values=\"javascript:alert(1)\"/>",
+        "<a><animate attributeName=\"href\" values=\"javascript:alert(1)\"/><text>x</text></a>",
+        "<handler type=\"application/ecmascript\">alert(1)</handler>",
+        "<iframe src=\"javascript:alert(1)\"></iframe>",
+        "<embed src=\"javascript:alert(1)\"/>",
+        "<object data=\"javascript:alert(1)\"></object>",
+        "<style>@import url(https://evil.example/x.css);</style>",
+        "<rect style=\"fill: url(https://evil.example/x)\"/>",
+        "<rect fill=\"url(javascript:alert(1))\"/>",
+        "<rect filter=\"url(https://evil.example/f.svg#f)\"/>",
+        "<text>&lt;script&gt;alert(1)&lt;/script&gt;</text>",
+        "<!--<script>alert(1)</script>-->",
+        "<![CDATA[<script>alert(1)</script>]]>",
+        "<svg onload=\"alert(1)\"><rect/></svg>",
+        "<svg/onload=alert(1)>",
+    ];
+    for payload in payloads {
+        let raw =
+            format!("<svg width=\"10\" height=\"10\"><g>{payload}</g><rect width=\"1\"/></svg>");
+        let svg = svg::finish(&raw, "p", "T", Kind::Dot);
+        let lower = svg.to_ascii_lowercase();
+        for banned in [
+            "<script",
+            "script>",
+            "foreignobject",
+            "<iframe",
+            "<embed",
+            "<object",
+            "<set",
+            "<animate",
+            "<handler",
+            "<image",
+            "<style",
+            "javascript",
+            "evil.example",
+            "data:",
+        ] {
+            assert!(!lower.contains(banned), "{payload} left {banned}: {svg}");
+        }
+        // No event handler attribute (` on…=`) anywhere.
+        assert!(
+            !lower
+                .split_whitespace()
+                .any(|w| w.starts_with("on") && w.contains('=')),
+            "{payload} left a handler: {svg}"
+        );
+        // The drawing around it survives.
+        assert!(svg.contains("<rect width=\"1\"/>"), "{payload}: {svg}");
+    }
+}
+
+/// Elements and attributes outside the allow-lists go, the drawing stays.
+#[test]
+fn only_allowed_elements_and_attributes_are_kept() {
+    let raw = "<svg width=\"10\" height=\"10\"><g data-edge-id=\"e1\" aria-label=\"edge\" formaction=\"x\" xml:base=\"https://evil.example/\"><unknown><rect/></unknown><rect Width=\"2\"/></g></svg>";
+    let svg = svg::finish(raw, "p", "T", Kind::Dot);
+    assert!(
+        svg.contains("<g data-edge-id=\"e1\" aria-label=\"edge\">"),
+        "{svg}"
+    );
+    assert!(
+        !svg.contains("unknown") && !svg.contains("formaction") && !svg.contains("evil"),
+        "{svg}"
+    );
+    assert!(svg.contains("<rect Width=\"2\"/>"), "{svg}");
+    assert_eq!(svg.matches("<rect").count(), 1, "{svg}");
+}
+
 #[test]
 fn two_diagrams_never_share_ids() {
     let a = render(Kind::Dot, DOT, "first", "A", Path::new("x.md"), 1).unwrap();
