@@ -222,7 +222,7 @@ fn demo_manifest_describes_the_files_exactly() {
         meta(&search_page, "bake-search-wasm"),
         url.clone(),
     ];
-    want.extend(sidecar_parts(&[search.file.clone()]));
+    want.extend(sidecar_parts(std::slice::from_ref(&search.file)));
     assert_eq!(preloads(&search_page), want);
     let table_page = std::fs::read_to_string(site.join("tables/nyc/flights/index.html")).unwrap();
     let mut want = vec![
