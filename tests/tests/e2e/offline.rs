@@ -880,3 +880,88 @@ async fn the_control_shows_progress_cancels_and_offers_to_resume() {
     drop(server);
     b.close().await;
 }
+
+/// A headless Chromium on the profile folder `profile` (kept when the browser ends), as
+/// `Browser::start` starts one; returns the WebDriver client and the driver process.
+async fn chromium_on_profile(
+    profile: &std::path::Path,
+) -> (fantoccini::Client, std::process::Child) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let driver = std::process::Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("chromedriver runs");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "chromedriver did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let caps = json!({
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", format!("--user-data-dir={}", profile.display()),
+            ],
+        }
+    });
+    let caps = caps.as_object().unwrap().clone().into_iter().collect();
+    let client =
+        fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a WebDriver session");
+    (client, driver)
+}
+
+/// Runs `body` in `client`'s page and returns its JSON value.
+async fn eval_in(client: &fantoccini::Client, body: &str) -> Value {
+    let script = format!(
+        "const done = arguments[arguments.length - 1]; (async () => {{ {body} }})().then(v => done(JSON.stringify(v)), e => done(JSON.stringify({{error: String(e.message || e)}})));"
+    );
+    let v = client.execute_async(&script, vec![]).await.unwrap();
+    serde_json::from_str(v.as_str().unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_repeated_after_a_browser_restart_sends_no_request() {
+    let site = demo_site();
+    let server = serve_on(site, 0);
+    let base = format!("http://{}", server.addr);
+    let profile = tempfile::tempdir().unwrap();
+    let run = format!("return await bake.sql('nyc', {});", json!(SQL));
+    let wait_bake = "const t = Date.now(); while (!window.bake && Date.now() - t < 10000) await new Promise((r) => setTimeout(r, 50)); return 1;";
+
+    let (client, mut driver) = chromium_on_profile(profile.path()).await;
+    client.goto(&format!("{base}/sql/")).await.unwrap();
+    eval_in(&client, wait_bake).await;
+    let first = eval_in(&client, &run).await;
+    assert!(first["stats"]["requests"].as_u64().unwrap() >= 1, "{first}");
+    settle().await;
+    client.close().await.unwrap();
+    let _ = driver.kill();
+    let _ = driver.wait();
+
+    // The same profile in a new browser: the query comes from the device.
+    let before = data_requests(&server);
+    let (client, mut driver) = chromium_on_profile(profile.path()).await;
+    client.goto(&format!("{base}/sql/")).await.unwrap();
+    eval_in(&client, wait_bake).await;
+    let again = eval_in(&client, &run).await;
+    assert_eq!(again["rows"], first["rows"], "{again}");
+    assert_eq!(again["stats"]["requests"], json!(0), "{}", again["stats"]);
+    assert_eq!(data_requests(&server), before, "{:?}", server.requests());
+    client.close().await.unwrap();
+    let _ = driver.kill();
+    let _ = driver.wait();
+}
