@@ -74,23 +74,41 @@ impl fmt::Display for BuildReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "built {} pages, {} databases ({} tables, {} rows), {} search documents, {} diagrams → {} ({} files, {:.1} MB) in {:.2} s",
-            self.pages,
-            self.databases,
-            self.tables,
-            self.rows,
-            self.search_documents,
-            self.diagrams,
+            "built {}, {} ({}, {}), {}, {} → {} ({}, {:.1} MB) in {:.2} s",
+            count(self.pages as u64, "page"),
+            count(self.databases as u64, "database"),
+            count(self.tables as u64, "table"),
+            count(self.rows, "row"),
+            count(self.search_documents, "search document"),
+            count(self.diagrams as u64, "diagram"),
             self.out.display(),
-            self.files,
+            count(self.files as u64, "file"),
             self.bytes as f64 / 1e6,
             self.elapsed.as_secs_f64()
         )?;
         if self.skipped_rows > 0 {
-            write!(f, "; skipped {} rows that did not fit", self.skipped_rows)?;
+            write!(
+                f,
+                "; skipped {} that did not fit",
+                count(self.skipped_rows, "row")
+            )?;
         }
         Ok(())
     }
+}
+
+/// `n` and `noun`, the noun in the plural unless `n` is 1, digits grouped by thousands:
+/// "1 page", "336,776 rows".
+pub fn count(n: u64, noun: &str) -> String {
+    let digits = n.to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{grouped} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 /// Builds the site described by `config`.
@@ -1237,6 +1255,15 @@ fn excerpt(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use crate::config::Host;
+
+    #[test]
+    fn counts_read_as_english() {
+        assert_eq!(count(1, "database"), "1 database");
+        assert_eq!(count(0, "row"), "0 rows");
+        assert_eq!(count(336_776, "row"), "336,776 rows");
+        assert_eq!(count(1_000, "page"), "1,000 pages");
+        assert_eq!(count(999, "page"), "999 pages");
+    }
 
     #[test]
     fn cloudflare_file_limit() {

@@ -218,9 +218,19 @@ fn check_links(
             {
                 let mut known: Vec<&str> = ids.iter().map(String::as_str).take(12).collect();
                 known.sort();
+                let hint = if known.is_empty() {
+                    format!(
+                        "`{path}` has no headings, so no anchors: link to the page without `#{fragment}`, or add the heading"
+                    )
+                } else {
+                    format!(
+                        "headings get ids from their text; the ids there include: {}",
+                        known.join(", ")
+                    )
+                };
                 problems.push(
                     Error::at(&page.display, line, format!("the link `{target}` names the anchor `#{fragment}`, which is not on `{path}`"))
-                        .hint(format!("headings get ids from their text; the ids there include: {}", known.join(", "))),
+                        .hint(hint),
                 );
             }
         }

@@ -107,17 +107,41 @@ pub fn init(dir: &Path) -> Result<Vec<String>> {
     Ok(written)
 }
 
-/// What `bake init` prints: the files written and the commands to run next.
-pub fn summary(dir: &Path, written: &[String]) -> String {
+/// What `bake init` prints: the files written and the commands to run next, with `bake`
+/// the command that runs this program (see [`command_name`]).
+pub fn summary(dir: &Path, written: &[String], bake: &str) -> String {
     let mut s = format!("Created a new bake site in {}:\n", dir.display());
     for rel in written {
         s.push_str(&format!("  {rel}\n"));
     }
     s.push_str(&format!(
-        "\nNext:\n  cd {} && bake build && bake serve\n",
+        "\nNext:\n  cd {} && {bake} build && {bake} serve\n",
         shell_quote(&dir.display().to_string())
     ));
     s
+}
+
+/// How to run this program from a shell: `bake` when that is on the `PATH` (`path`) and is
+/// this program (`exe`), else the program's own path, quoted; a `cargo run` build is not on
+/// the `PATH` until `cargo install --path generator`.
+pub fn command_name(exe: Option<&Path>, path: Option<&std::ffi::OsStr>) -> String {
+    let Some(exe) = exe else {
+        return "bake".into();
+    };
+    let on_path = path
+        .map(|p| std::env::split_paths(p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|dir| dir.join("bake"))
+        .find(|c| c.is_file());
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    match on_path {
+        Some(found) if same(&found, exe) => "bake".into(),
+        _ => shell_quote(&exe.display().to_string()),
+    }
 }
 
 /// Quotes `s` for a POSIX shell when it holds anything but plain path characters.
@@ -180,11 +204,41 @@ mod tests {
     }
 
     #[test]
+    fn the_command_is_bake_only_when_the_path_runs_this_program() {
+        let dir = tempfile::tempdir().unwrap();
+        let (bin, other) = (dir.path().join("bin"), dir.path().join("other"));
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(&other).unwrap();
+        let exe = other.join("bake");
+        std::fs::write(&exe, "").unwrap();
+        // Not on the PATH: the program's own path.
+        let path = std::env::join_paths([&bin]).unwrap();
+        assert_eq!(
+            command_name(Some(&exe), Some(&path)),
+            exe.display().to_string()
+        );
+        // Another `bake` on the PATH is not this one.
+        std::fs::write(bin.join("bake"), "").unwrap();
+        assert_eq!(
+            command_name(Some(&exe), Some(&path)),
+            exe.display().to_string()
+        );
+        // On the PATH and the same file: `bake`.
+        let path = std::env::join_paths([&other]).unwrap();
+        assert_eq!(command_name(Some(&exe), Some(&path)), "bake");
+    }
+
+    #[test]
     fn summary_quotes_odd_paths() {
-        let s = summary(Path::new("my site"), &["bake.toml".into()]);
+        let s = summary(Path::new("my site"), &["bake.toml".into()], "bake");
         assert!(s.contains("  bake.toml\n"), "{s}");
         assert!(
             s.contains("cd 'my site' && bake build && bake serve"),
+            "{s}"
+        );
+        let s = summary(Path::new("x"), &[], "'/w/my repo/target/debug/bake'");
+        assert!(
+            s.contains("cd x && '/w/my repo/target/debug/bake' build && '/w/my repo/target/debug/bake' serve"),
             "{s}"
         );
         assert_eq!(shell_quote("a/b-c"), "a/b-c");

@@ -153,9 +153,12 @@ fn run(cli: Cli) -> ExitCode {
                 std::process::exit(1)
             }
         }),
-        Command::Init { dir } => {
-            bake::init::init(&dir).map(|written| print!("{}", bake::init::summary(&dir, &written)))
-        }
+        Command::Init { dir } => bake::init::init(&dir).map(|written| {
+            let exe = std::env::current_exe().ok();
+            let bake =
+                bake::init::command_name(exe.as_deref(), std::env::var_os("PATH").as_deref());
+            print!("{}", bake::init::summary(&dir, &written, &bake))
+        }),
         Command::Serve {
             config,
             out,

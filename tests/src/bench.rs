@@ -456,13 +456,15 @@ fn summary_line(stdout: &str) -> Option<&str> {
     stdout.lines().find(|l| l.starts_with("built "))
 }
 
-/// The whole number written just before `suffix` in `line` ("12 pages" → 12).
+/// The whole number written just before `suffix` in `line`, digits grouped or not
+/// ("12 pages" → 12, "10,000 pages" → 10000).
 fn number_before(line: &str, suffix: &str) -> Option<u64> {
     let end = line.find(suffix)?;
     let digits: String = line[..end]
         .chars()
         .rev()
-        .take_while(char::is_ascii_digit)
+        .take_while(|c| c.is_ascii_digit() || *c == ',')
+        .filter(char::is_ascii_digit)
         .collect();
     digits.chars().rev().collect::<String>().parse().ok()
 }

@@ -314,7 +314,11 @@ impl RowSource {
             csv::ErrorKind::UnequalLengths {
                 expected_len, len, ..
             } => {
-                format!("this row has {len} fields but the header has {expected_len}")
+                format!(
+                    "this row has {} but the header has {}",
+                    crate::build::count(*len, "field"),
+                    crate::build::count(*expected_len, "field")
+                )
             }
             _ => e.to_string(),
         };

@@ -153,7 +153,7 @@ pub fn start(opts: ServeOptions) -> Result<ServerHandle> {
     if let (true, Some(config)) = (opts.build, &config) {
         match build_site(config, &opts.out) {
             Ok((out, report)) => {
-                eprintln!("built: {report}");
+                eprintln!("{report}");
                 folder = out;
             }
             Err(e) if opts.watch => {

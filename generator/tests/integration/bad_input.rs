@@ -173,7 +173,7 @@ fn tiny_site_builds_and_rebuilds_identically() {
     let out = site.bake(&[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("1 databases (1 tables, 2 rows)"),
+        text(&out.stdout).contains("1 database (1 table, 2 rows)"),
         "{}",
         text(&out.stdout)
     );
@@ -760,6 +760,8 @@ fn check_reports_every_problem_with_file_and_line() {
         "content/page.md:3: canned query `fm` failed: no such table: missing_table",
         "content/page.md:7: the link `/no/such/page/` leads nowhere",
         "content/page.md:7: the link `/#nowhere` names the anchor `#nowhere`",
+        // The home page has no headings: the hint says so rather than list nothing.
+        "has no headings, so no anchors",
         "content/page.md:9: the Mermaid diagram cannot be drawn",
         "content/page.md:13: there is no canned query named `unknown_one`",
         "writes `page/index.html`",
