@@ -193,7 +193,7 @@ impl Databases {
     /// Prepares `sql` against `database` without running it (`bake check`).
     pub fn prepare(&self, database: &str, sql: &str) -> std::result::Result<(), String> {
         let conn = self.open(database)?;
-        conn.prepare(sql).map(drop).map_err(|e| e.to_string())
+        conn.prepare(sql).map(drop).map_err(|e| sql_error_text(&e))
     }
 
     /// Runs `sql` against `database` with the limits set by [`Databases::with_limits`].
@@ -219,7 +219,7 @@ impl Databases {
                     setting: limits.time_setting.clone(),
                 }
             } else {
-                QueryError::Sql(e.to_string())
+                QueryError::Sql(sql_error_text(&e))
             }
         };
         let mut stmt = conn.prepare(sql).map_err(failed)?;
@@ -272,6 +272,33 @@ fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
         OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+}
+
+/// SQLite's message for `e`; for an error in the SQL text, the line and column it names
+/// and that line, instead of rusqlite's whole statement and a byte offset.
+pub fn sql_error_text(e: &rusqlite::Error) -> String {
+    let rusqlite::Error::SqlInputError {
+        msg, sql, offset, ..
+    } = e
+    else {
+        return e.to_string();
+    };
+    let Ok(at) = usize::try_from(*offset) else {
+        return msg.clone();
+    };
+    let at = at.min(sql.len());
+    let at = (0..=at)
+        .rev()
+        .find(|&i| sql.is_char_boundary(i))
+        .unwrap_or(0);
+    let line_start = sql[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = sql[at..].find('\n').map_or(sql.len(), |i| at + i);
+    let line = sql[..at].matches('\n').count() + 1;
+    let column = sql[line_start..at].chars().count() + 1;
+    format!(
+        "{msg} (line {line}, column {column} of the query: `{}`)",
+        sql[line_start..line_end].trim()
     )
 }
 
@@ -402,6 +429,30 @@ mod tests {
             dbs.run("zzz", "SELECT 1")
                 .unwrap_err()
                 .contains("no database")
+        );
+    }
+
+    #[test]
+    fn an_error_in_the_sql_names_its_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.sqlite");
+        Connection::open(&a)
+            .unwrap()
+            .execute_batch("CREATE TABLE t(a, b);")
+            .unwrap();
+        let dbs = Databases::new([("a".to_string(), a)].into());
+        let e = dbs
+            .run("a", "SELECT a,\n  b\nFROM t\nWHERE nope = 1")
+            .unwrap_err();
+        assert_eq!(
+            e,
+            "no such column: nope (line 4, column 7 of the query: `WHERE nope = 1`)"
+        );
+        // Columns count characters, not bytes.
+        let e = dbs.prepare("a", "SELECT 'é', zz FROM t").unwrap_err();
+        assert!(
+            e.ends_with("(line 1, column 13 of the query: `SELECT 'é', zz FROM t`)"),
+            "{e}"
         );
     }
 
