@@ -61,8 +61,10 @@ mod module_size {
     /// `regex` crate it always links (its facet formatting) and its fast-field code keep the
     /// module near 610 KB (see docs/browser.md), so this only stops it from growing. Issue 7
     /// (offline) added ~10 KB of client code to every module: the device store in the
-    /// Worker script, `bake.offline` and its controls in bake.js (614 → 625 KB).
-    const SEARCH_LIMIT_KB: usize = 635;
+    /// Worker script, `bake.offline` and its controls in bake.js (614 → 625 KB); reading
+    /// hits' stored fields as plain strings instead of `TantivyDocument` took 20 KB off the
+    /// wasm (625 → 605 KB).
+    const SEARCH_LIMIT_KB: usize = 615;
     /// A SQL page (SQL console, table pages): issue 10's target.
     const SQL_LIMIT_KB: usize = 500;
 

@@ -15,11 +15,12 @@ use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{
     BooleanQuery, BoostQuery, ConstScoreQuery, Occur, PhraseQuery, Query, TermQuery,
 };
+use tantivy::schema::document::{DeserializeError, DocumentDeserialize, DocumentDeserializer};
 use tantivy::schema::{
-    Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
+    Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::snippet::{SnippetGenerator, collapse_overlapped_ranges};
-use tantivy::{Index, IndexReader, ReloadPolicy, Score, TantivyDocument, Term};
+use tantivy::{Index, IndexReader, ReloadPolicy, Score, Term};
 
 use crate::engine::SharedEngine;
 use crate::manifest::Manifest;
@@ -76,6 +77,34 @@ pub fn schema() -> Schema {
     b.add_text_field("section", STRING | STORED);
     b.add_text_field("tags", STRING);
     b.build()
+}
+
+/// A hit's stored fields, all text in this schema: read as strings straight from the doc
+/// store, with none of the general document model (JSON, facets, dates) a
+/// `TantivyDocument` brings along.
+struct StoredText(Vec<(Field, String)>);
+
+impl StoredText {
+    /// The first value of `field`, or "".
+    fn first(&self, field: Field) -> &str {
+        self.0
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+impl DocumentDeserialize for StoredText {
+    fn deserialize<'de, D>(mut deserializer: D) -> Result<Self, DeserializeError>
+    where
+        D: DocumentDeserializer<'de>,
+    {
+        let mut fields = Vec::new();
+        while let Some((field, value)) = deserializer.next_field::<String>()? {
+            fields.push((field, value));
+        }
+        Ok(StoredText(fields))
+    }
 }
 
 /// The schema's fields, resolved once.
@@ -317,16 +346,12 @@ impl SearchSession {
             let mut snippets = SnippetGenerator::create(&searcher, &query, self.fields.body)?;
             snippets.set_max_num_chars(SNIPPET_CHARS);
             for (score, address) in top {
-                let doc: TantivyDocument = searcher.doc(address)?;
-                let text = |field: Field| {
-                    doc.get_first(field)
-                        .and_then(|v| v.as_str())
-                        .unwrap_or_default()
-                        .to_string()
-                };
-                let snippet = snippets.snippet_from_doc(&doc);
+                let doc: StoredText = searcher.doc(address)?;
+                let text = |field: Field| doc.first(field).to_string();
+                let body = doc.first(self.fields.body);
+                let snippet = snippets.snippet(body);
                 let snippet = if snippet.highlighted().is_empty() {
-                    escape_html(&lead(&text(self.fields.body), SNIPPET_CHARS))
+                    escape_html(&lead(body, SNIPPET_CHARS))
                 } else {
                     mark_html(snippet.fragment(), snippet.highlighted())
                 };
