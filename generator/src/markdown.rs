@@ -165,6 +165,19 @@ pub fn render(
                         continue;
                     }
                 }
+                // A shortcode written inside a sentence would stay literal text: say so.
+                for (e, r) in inner {
+                    if let Event::Text(t) = e
+                        && let Some(at) = inline_shortcode(t)
+                    {
+                        return Err(Error::at(
+                            display,
+                            line_at(r.start),
+                            format!("the shortcode `{at}` is inside a paragraph, where it would be left as text"),
+                        )
+                        .hint("put the shortcode on a line of its own, with a blank line before and after"));
+                    }
+                }
             }
             _ => {}
         }
@@ -348,6 +361,23 @@ pub fn parse_key_values(text: &str) -> std::result::Result<Vec<(String, String)>
             .trim_start();
     }
     Ok(out)
+}
+
+/// The shortcodes a page may use.
+const SHORTCODES: &[&str] = &["query", "diagram"];
+
+/// The start of a shortcode call (`{{ query(` …) in `text`, if it holds one.
+fn inline_shortcode(text: &str) -> Option<String> {
+    text.match_indices("{{").find_map(|(at, _)| {
+        let rest = text[at + 2..].trim_start();
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let after = rest[name.len()..].trim_start();
+        (SHORTCODES.contains(&name.as_str()) && after.starts_with('('))
+            .then(|| format!("{{{{ {name}(…) }}}}"))
+    })
 }
 
 /// Parses `{{ name(a="x", b="y") }}`; Ok(None) if the text is not a shortcode at all.
@@ -551,6 +581,18 @@ mod tests {
         assert_eq!(e.line, Some(6));
         assert!(parse_shortcode("{{ query }}").is_err());
         assert_eq!(parse_shortcode("plain text").unwrap(), None);
+    }
+
+    #[test]
+    fn a_shortcode_inside_a_sentence_is_an_error_at_its_line() {
+        let md = "Intro.\n\nThe busiest routes: {{ query(name=\"busiest_routes\") }} and more.\n";
+        let e = render(Path::new("a.md"), md, 5, &none, &no_fences).unwrap_err();
+        assert_eq!(e.line, Some(7));
+        assert!(e.to_string().contains("inside a paragraph"), "{e}");
+        // In inline code it is text, as in a code block; other braces are text too.
+        let md = "Write `{{ query(name=\"x\") }}` on its own line; {{ not a shortcode }}.\n";
+        let r = render(Path::new("a.md"), md, 1, &none, &no_fences).unwrap();
+        assert!(r.html.contains("{{ query"), "{}", r.html);
     }
 
     #[test]

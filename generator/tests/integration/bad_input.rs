@@ -308,6 +308,21 @@ fn skip_bad_rows_builds_and_reports_the_count() {
     );
 }
 
+/// A shortcode inside a sentence would be left as literal text: an error at its line.
+#[test]
+fn a_shortcode_inside_a_sentence_is_refused_at_its_line() {
+    let site = Site::new();
+    site.write(
+        "content/page.md",
+        "+++\ntitle = \"Page\"\n+++\nIntro.\n\nSee {{ query(name=\"x\") }} here.\n",
+    );
+    let err = site.fails(&[], "content/page.md", Some(6));
+    assert!(
+        err.contains("inside a paragraph") && err.contains("on a line of its own"),
+        "{err}"
+    );
+}
+
 /// `--quiet` prints nothing but errors: not the report, not the skipped-rows warning.
 #[test]
 fn quiet_silences_the_report_and_warnings() {
