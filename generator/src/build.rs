@@ -636,6 +636,11 @@ fn write_theme_assets(
         "css".into(),
         output.hashed_asset("style.css", &static_file(config, "style.css")?)?,
     );
+    // Linked from every page: without one, browsers ask for /favicon.ico and log its 404.
+    assets.insert(
+        "favicon".into(),
+        output.hashed_asset("favicon.svg", &static_file(config, "favicon.svg")?)?,
+    );
     if !with_data {
         return Ok(assets);
     }

@@ -23,6 +23,10 @@ pub const STATIC: &[(&str, &[u8])] = &[
         "style.css",
         include_bytes!("../../templates/static/style.css"),
     ),
+    (
+        "favicon.svg",
+        include_bytes!("../../templates/static/favicon.svg"),
+    ),
     ("bake.js", include_bytes!("../../templates/static/bake.js")),
     (
         "bake-worker.js",

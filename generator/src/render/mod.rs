@@ -222,7 +222,7 @@ pub struct SiteContext {
     pub sections: Vec<Link>,
     /// All tags, by name.
     pub tags: Vec<TagLink>,
-    /// Hashed URLs of theme assets: `css`, `js`, `worker`, `search_page`, `sql_page`,
+    /// Hashed URLs of theme assets: `css`, `favicon`, `js`, `worker`, `search_page`, `sql_page`,
     /// `table_page`, and of the browser modules: `search_js`, `search_wasm`, `sql_js`, `sql_wasm`.
     pub assets: BTreeMap<String, String>,
     /// Whether the site has a search index (the header shows a search box).

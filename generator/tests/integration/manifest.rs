@@ -91,6 +91,18 @@ fn demo_manifest_describes_the_files_exactly() {
         url.starts_with("/_assets/manifest.") && url.ends_with(".json"),
         "{url}"
     );
+    // Every page links the theme's icon (without one, browsers log a /favicon.ico 404).
+    let at = index.find("rel=icon").expect("an icon link");
+    let tag = &index[index[..at].rfind('<').unwrap()..at + index[at..].find('>').unwrap()];
+    let href = tag[tag.find("href=").unwrap() + 5..]
+        .split([' ', '>'])
+        .next()
+        .unwrap();
+    assert!(
+        href.starts_with("/_assets/favicon.") && href.ends_with(".svg"),
+        "{tag}"
+    );
+    assert!(site.join(&href[1..]).is_file(), "{href}");
     // Every page points at the same manifest.
     let page = std::fs::read_to_string(site.join("caching/cache-control/index.html")).unwrap();
     assert_eq!(manifest_url(&page), url);
