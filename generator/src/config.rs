@@ -467,11 +467,12 @@ impl Config {
             }
         }
         let mut seen = std::collections::BTreeSet::new();
-        for q in &self.queries {
+        for (i, q) in self.queries.iter().enumerate() {
             if !seen.insert(&q.name) {
+                // At the second entry of that name: the first is fine until it came.
                 return Err(self
-                    .error_at_query(
-                        &q.name,
+                    .error_at_path(
+                        &["queries", &i.to_string(), "name"],
                         format!("two canned queries are named `{}`", q.name),
                     )
                     .hint("give each [[queries]] entry its own name"));
@@ -526,28 +527,29 @@ impl Config {
         Error::at(&self.path, key_line(&self.text, path).unwrap_or(1), message)
     }
 
-    /// An error pointing at the first line of `bake.toml` that mentions `key`.
-    pub fn error_at_key(&self, key: &str, message: impl Into<String>) -> Error {
-        Error::at(&self.path, find_key_line(&self.text, key), message)
+    /// An error at the key at `path` (see [`Config::error_at_path`]); when `bake.toml` has
+    /// no such key (a database bake made up for a data file), at the first line that
+    /// mentions `needle`.
+    pub fn error_at_path_or(
+        &self,
+        path: &[&str],
+        needle: &str,
+        message: impl Into<String>,
+    ) -> Error {
+        let line = key_line(&self.text, path).unwrap_or_else(|| find_key_line(&self.text, needle));
+        Error::at(&self.path, line, message)
     }
 
-    /// An error pointing at the `name = "…"` line of the `[[queries]]` entry called `name`.
+    /// An error pointing at the top-level key `key` of `bake.toml`.
+    pub fn error_at_key(&self, key: &str, message: impl Into<String>) -> Error {
+        self.error_at_path_or(&[key], key, message)
+    }
+
+    /// An error pointing at the `name = "…"` line of the (first) `[[queries]]` entry called
+    /// `name`.
     pub fn error_at_query(&self, name: &str, message: impl Into<String>) -> Error {
-        let (double, single) = (format!("\"{name}\""), format!("'{name}'"));
-        let mut in_queries = false;
-        let line = self.text.lines().position(|l| {
-            let t = l.trim_start();
-            if t.starts_with('[') {
-                in_queries = t.starts_with("[[queries]]");
-                return false;
-            }
-            in_queries
-                && t.strip_prefix("name")
-                    .is_some_and(|r| r.trim_start().starts_with('='))
-                && (t.contains(&double) || t.contains(&single))
-        });
-        match line {
-            Some(i) => Error::at(&self.path, i + 1, message),
+        match self.queries.iter().position(|q| q.name == name) {
+            Some(i) => self.error_at_path(&["queries", &i.to_string(), "name"], message),
             None => self.error_at_key(name, message),
         }
     }
@@ -695,6 +697,54 @@ mod tests {
         assert_eq!(key_line(t, &["queries", "1", "max_rows"]), Some(9));
         assert_eq!(key_line(t, &["queries", "1"]), Some(7));
         assert_eq!(key_line(t, &["nothing"]), None);
+    }
+
+    #[test]
+    fn errors_are_at_the_key_not_at_the_first_line_that_mentions_it() {
+        // A comment and a table name that mention the key come first: the text search this
+        // replaced blamed them.
+        let t = "# page_size is per database below\n[databases.page_size_db]\npage_size = 4096\n[[queries]]\nname = 'a'\nsql = \"SELECT 'name = \\\"b\\\"'\"\n[[queries]]\nname = \"b\"\n[[queries]]\nname = \"a\"\n";
+        let q = |name: &str| QueryConfig {
+            name: name.into(),
+            database: "d".into(),
+            sql: "SELECT 1".into(),
+            description: String::new(),
+            time_limit: None,
+            max_rows: None,
+        };
+        let c: Config = Config {
+            text: t.into(),
+            queries: vec![q("a"), q("b"), q("a")],
+            ..Config::parse(Path::new("bake.toml"), "").unwrap()
+        };
+        assert_eq!(c.error_at_query("b", "x").line, Some(8));
+        assert_eq!(c.error_at_query("a", "x").line, Some(5));
+        assert_eq!(
+            c.error_at_path_or(
+                &["databases", "page_size_db", "page_size"],
+                "page_size",
+                "x"
+            )
+            .line,
+            Some(3)
+        );
+        // No such key: the first line that mentions the needle.
+        assert_eq!(
+            c.error_at_path_or(&["nope"], "page_size_db", "x").line,
+            Some(2)
+        );
+        let e = Config::parse(
+            Path::new("bake.toml"),
+            "[[queries]]\nname = \"a\"\ndatabase = \"d\"\nsql = \"SELECT 1\"\n[[queries]]\nname = \"a\"\ndatabase = \"d\"\nsql = \"SELECT 2\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, Some(6), "the second entry of the name: {e}");
+        let e = Config::parse(
+            Path::new("bake.toml"),
+            "# \"page_size\" is set below\npage_size = 1000\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
     }
 
     #[test]

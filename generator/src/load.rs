@@ -281,8 +281,10 @@ fn rel_to_string(rel: &Path) -> Result<String> {
     Ok(parts.join("/"))
 }
 
-/// Resolves a path from `bake.toml` against the content folder, refusing any that leave it.
-pub fn resolve_in_content(config: &Config, rel: &Path, key: &str) -> Result<PathBuf> {
+/// Resolves a path from `bake.toml` (the value of the key at `at`, see
+/// [`Config::error_at_path`]) against the content folder, refusing any that leave it.
+pub fn resolve_in_content(config: &Config, rel: &Path, at: &[&str]) -> Result<PathBuf> {
+    let needle = rel.to_string_lossy();
     let escapes = rel.is_absolute()
         || rel.components().any(|c| {
             matches!(
@@ -292,8 +294,9 @@ pub fn resolve_in_content(config: &Config, rel: &Path, key: &str) -> Result<Path
         });
     if escapes {
         return Err(config
-            .error_at_key(
-                key,
+            .error_at_path_or(
+                at,
+                &needle,
                 format!("path `{}` leads outside the content folder", rel.display()),
             )
             .hint(
@@ -307,8 +310,9 @@ pub fn resolve_in_content(config: &Config, rel: &Path, key: &str) -> Result<Path
         .map_err(|e| Error::io(&root, "open the content folder", e))?;
     let canon = path.canonicalize().map_err(|e| {
         config
-            .error_at_key(
-                key,
+            .error_at_path_or(
+                at,
+                &needle,
                 format!(
                     "cannot open `{}`: {e}",
                     config.build.content.join(rel).display()
@@ -318,8 +322,9 @@ pub fn resolve_in_content(config: &Config, rel: &Path, key: &str) -> Result<Path
     })?;
     if !canon.starts_with(&canon_root) {
         return Err(config
-            .error_at_key(
-                key,
+            .error_at_path_or(
+                at,
+                &needle,
                 format!(
                     "`{}` is a link that leads outside the content folder",
                     rel.display()

@@ -167,7 +167,7 @@ fn bake_one(
     let page_size = db.page_size.unwrap_or(config.page_size);
     let sql_err = |e: rusqlite::Error| Error::in_file(&path, format!("SQLite failed: {e}"));
     if let Some(base) = &db.sqlite {
-        let src = resolve_in_content(config, base, &base.to_string_lossy())?;
+        let src = resolve_in_content(config, base, &["databases", &plan.name, "sqlite"])?;
         std::fs::copy(&src, &path)
             .map_err(|e| Error::io(config.build.content.join(base), "copy", e))?;
         let conn = Connection::open(&path).map_err(sql_err)?;
@@ -201,8 +201,9 @@ fn bake_one(
         skipped += n;
     }
     let limits = crate::queries::Limits::site(config);
-    for script in &db.scripts {
-        let src = resolve_in_content(config, script, &script.to_string_lossy())?;
+    for (i, script) in db.scripts.iter().enumerate() {
+        let at = ["databases", &plan.name, "scripts", &i.to_string()];
+        let src = resolve_in_content(config, script, &at)?;
         script::run(&mut conn, &src, &config.build.content.join(script), &limits)?;
     }
     check_foreign_keys(config, plan, &conn)?;
@@ -289,7 +290,11 @@ fn load_table(
     key_of: &dyn Fn(&str) -> (String, String),
 ) -> Result<u64> {
     let display = config.build.content.join(&tc.source);
-    let path = resolve_in_content(config, &tc.source, &tc.source.to_string_lossy())?;
+    let path = resolve_in_content(
+        config,
+        &tc.source,
+        &["databases", &plan.name, "tables", table, "source"],
+    )?;
     let source = RowSource::open(&path, &display, &tc.null_values)?;
     // Pass 1 reads the header (and, unless every column is typed, infers types).
     let inferred = source.infer(&tc.types)?;
