@@ -97,7 +97,7 @@ function where(s) {
 function header(s) {
   const sortRow = el("tr", {}, ...columns.map((c) => {
     const active = s.sort === c.name;
-    const b = el("button", { type: "button", class: "sort", "aria-sort": active ? (s.desc ? "descending" : "ascending") : null,
+    const b = el("button", { type: "button", class: "sort", "data-key": `sort:${c.name}`,
       title: `Sort by ${c.name}`, text: `${c.name}${active ? (s.desc ? " ▼" : " ▲") : ""}` });
     b.addEventListener("click", () => go((p) => {
       if (active && !s.desc) p.set("desc", "1");
@@ -105,11 +105,13 @@ function header(s) {
       p.set("sort", c.name);
       p.delete("page");
     }));
-    return el("th", { scope: "col" }, b, el("small", { class: "type", text: c.type }));
+    // aria-sort belongs on the column header, and only on the column the rows are sorted by.
+    return el("th", { scope: "col", "aria-sort": active ? (s.desc ? "descending" : "ascending") : null },
+      b, el("small", { class: "type", text: c.type }));
   }));
   const filterRow = el("tr", { class: "filters" }, ...columns.map((c) => {
     const current = s.filters.find((f) => f.column === c.name);
-    const input = el("input", { type: "search", placeholder: "filter", "aria-label": `Filter ${c.name}`, value: current ? current.value : "" });
+    const input = el("input", { type: "search", placeholder: "filter", "aria-label": `Filter ${c.name}`, "data-key": `filter:${c.name}`, value: current ? current.value : "" });
     input.addEventListener("change", () => go((p) => {
       const rest = p.getAll("f").filter((f) => !f.startsWith(`${c.name}:`));
       p.delete("f");
@@ -122,8 +124,18 @@ function header(s) {
   return el("thead", {}, sortRow, filterRow);
 }
 
+/** Puts focus back on the control that had it before the table was drawn again (`data-key`
+ * names a control across redraws), or on the nearest one still enabled. */
+function refocus(key) {
+  if (!key) return;
+  const found = document.querySelector(`[data-key="${CSS.escape(key)}"]`);
+  const target = found && !found.disabled ? found : pager.querySelector("button:not([disabled])");
+  if (target) target.focus();
+}
+
 async function load() {
   const s = state();
+  const focusKey = document.activeElement?.dataset?.key;
   errorBox.hidden = true;
   const w = where(s);
   const order = s.sort ? ` ORDER BY ${q(s.sort)}${s.desc ? " DESC" : ""}, rowid` : " ORDER BY rowid";
@@ -146,11 +158,12 @@ async function load() {
     const st = countStats ? { ...res.stats, requests: res.stats.requests + countStats.requests, bytes: res.stats.bytes + countStats.bytes } : res.stats;
     info.textContent = `Rows ${first}–${lastRow} of ${count} · ${statsText(st)}`;
     const pages = Math.max(1, Math.ceil(count / PAGE));
-    const prev = el("button", { type: "button", text: "← Previous", disabled: s.page <= 1 ? "" : null });
-    const next = el("button", { type: "button", text: "Next →", disabled: s.page >= pages ? "" : null });
+    const prev = el("button", { type: "button", text: "← Previous", "data-key": "prev", disabled: s.page <= 1 ? "" : null });
+    const next = el("button", { type: "button", text: "Next →", "data-key": "next", disabled: s.page >= pages ? "" : null });
     prev.addEventListener("click", () => go((p) => p.set("page", s.page - 1)));
     next.addEventListener("click", () => go((p) => p.set("page", s.page + 1)));
     pager.replaceChildren(prev, el("span", { text: ` page ${s.page} of ${pages} ` }), next);
+    refocus(focusKey);
     await facets(s, w);
   } catch (e) {
     info.textContent = "";

@@ -845,3 +845,62 @@ async fn preloaded_files_reach_the_server_once() {
     }
     b.close().await;
 }
+
+/// On a table page `aria-sort` sits on the sorted column's header (not on its button), and
+/// sorting or paging keeps keyboard focus on the control that was used, across the redraw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn table_sorting_marks_the_header_and_keeps_focus() {
+    let site = demo_site();
+    let server = serve(site);
+    let base = format!("http://{}", server.addr);
+    let b = Browser::start().await;
+    b.client
+        .goto(&format!("{base}/tables/nyc/airlines/"))
+        .await
+        .unwrap();
+    b.wait_for(
+        r#"/ of 16 /.test(document.querySelector(".table-info").textContent) && 1"#,
+        60,
+    )
+    .await;
+    // Sort by name as a keyboard user would: focus the button, press it.
+    b.eval("const s = [...document.querySelectorAll('button.sort')].find(x => x.textContent.startsWith('name')); s.focus(); s.click(); return 1;")
+        .await
+        .unwrap();
+    let sorted = b
+        .wait_for(
+            r#"document.querySelector('th[aria-sort]') && [document.querySelector('th[aria-sort]').getAttribute('aria-sort'), document.querySelectorAll('[aria-sort]').length, document.querySelectorAll('button[aria-sort]').length, document.activeElement.dataset.key || document.activeElement.tagName]"#,
+            60,
+        )
+        .await;
+    assert_eq!(sorted, json!(["ascending", 1, 0, "sort:name"]));
+    // Again: descending, focus still there.
+    b.eval("document.activeElement.click(); return 1;")
+        .await
+        .unwrap();
+    let sorted = b
+        .wait_for(
+            r#"document.querySelector('th[aria-sort=descending]') && document.activeElement.dataset.key"#,
+            60,
+        )
+        .await;
+    assert_eq!(sorted, json!("sort:name"));
+    // Paging on a bigger table: Next keeps focus on Next.
+    b.client
+        .goto(&format!("{base}/tables/nyc/planes/"))
+        .await
+        .unwrap();
+    b.wait_for(r#"document.querySelector('[data-key=next]') && 1"#, 60)
+        .await;
+    b.eval("const n = document.querySelector('[data-key=next]'); n.focus(); n.click(); return 1;")
+        .await
+        .unwrap();
+    let focused = b
+        .wait_for(
+            r#"/page 2 of/.test(document.querySelector('nav.pager').textContent) && document.activeElement.dataset.key"#,
+            60,
+        )
+        .await;
+    assert_eq!(focused, json!("next"));
+    b.close().await;
+}
