@@ -222,6 +222,14 @@ pub fn build(config: &Config, opts: &BuildOptions) -> Result<BuildReport> {
             &config.build.content.join(&asset.rel),
         )?;
     }
+    if site.manifest_url.is_some() {
+        // The offline shell: the pages of a site with data or search load bake.js, which
+        // registers the service worker.
+        output.write_offline_files(
+            &config.title,
+            site.assets.get("favicon").map(String::as_str),
+        )?;
+    }
     let top = top_level_entries(output.dir())?;
     output.write("_headers", emit::headers_file(&top).as_bytes())?;
     check_file_count(config.host, output.files)?;

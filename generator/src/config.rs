@@ -39,6 +39,9 @@ pub struct Config {
     /// Search index settings.
     #[serde(default)]
     pub search: SearchConfig,
+    /// What visitors' browsers keep for offline use.
+    #[serde(default)]
+    pub offline: OfflineConfig,
     /// Databases by name.
     #[serde(default)]
     pub databases: BTreeMap<String, DatabaseConfig>,
@@ -179,6 +182,23 @@ impl Default for BuildConfig {
             minify: true,
             query_time_limit: TimeLimit(Duration::from_secs(30)),
             query_max_rows: crate::queries::MAX_ROWS,
+        }
+    }
+}
+
+/// `[offline]`: the device store each visitor's browser keeps (see docs/browser.md, Offline).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OfflineConfig {
+    /// MiB of data blocks a browser keeps from earlier visits, least recently used dropped
+    /// first (databases and the index a visitor saved for offline use come on top).
+    pub device_cache_mib: u64,
+}
+
+impl Default for OfflineConfig {
+    fn default() -> Self {
+        OfflineConfig {
+            device_cache_mib: 256,
         }
     }
 }
@@ -483,6 +503,14 @@ impl Config {
                 .error_at_key("part_size", "part_size must be at least 4096 bytes")
                 .hint("write e.g. part_size = \"8MiB\", or remove it to use the host preset (docs/config.md, Host presets)"));
         }
+        if self.offline.device_cache_mib == 0 {
+            return Err(self
+                .error_at_path(
+                    &["offline", "device_cache_mib"],
+                    "device_cache_mib must be at least 1",
+                )
+                .hint("it is how many MiB of data a visitor's browser keeps from earlier visits (default 256)"));
+        }
         if self.build.query_max_rows == 0 {
             return Err(self
                 .error_at_path(
@@ -745,6 +773,10 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.line, Some(2), "{e}");
+        let e =
+            Config::parse(Path::new("bake.toml"), "[offline]\ndevice_cache_mib = 0\n").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.to_string().contains("device_cache_mib"), "{e}");
     }
 
     #[test]

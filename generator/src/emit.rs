@@ -126,14 +126,7 @@ impl Output {
     }
 
     /// Writes `bytes` at `rel` (a path relative to the site root).
-    ///
-    /// `_headers` is the last file a build writes: for a site with data or search (its
-    /// pages load `bake.js`) the service worker and the web app manifest are written with it,
-    /// from what the files written so far were.
     pub fn write(&mut self, rel: &str, bytes: &[u8]) -> Result<()> {
-        if rel == "_headers" && self.shell.assets.contains_key("bake.js") {
-            self.write_offline_files()?;
-        }
         self.note(rel, bytes);
         self.write_file(rel, bytes)
     }
@@ -150,8 +143,10 @@ impl Output {
     }
 
     /// The service worker (`bake-sw.js`: its precache list and build id, then the theme's
-    /// script) and the web app manifest (`bake.webmanifest`).
-    fn write_offline_files(&mut self) -> Result<()> {
+    /// script) and the web app manifest (`bake.webmanifest`, called `name`, with `icon` if
+    /// given: an SVG that fits any size). Written after every page and asset, from what was
+    /// written.
+    pub fn write_offline_files(&mut self, name: &str, icon: Option<&str>) -> Result<()> {
         let mut precache: Vec<String> = SHELL_PAGES
             .iter()
             .filter(|(page, _)| self.shell.pages.contains(*page))
@@ -184,14 +179,21 @@ impl Output {
         .into_bytes();
         sw.extend_from_slice(body);
         self.write_file(SERVICE_WORKER, &sw)?;
-        let name = self.shell.title.clone().unwrap_or_else(|| "bake".into());
-        let manifest = serde_json::json!({
+        let name = match name.trim() {
+            "" => self.shell.title.clone().unwrap_or_else(|| "bake".into()),
+            n => n.to_string(),
+        };
+        let mut manifest = serde_json::json!({
             "name": name,
             "short_name": name,
             "start_url": "/",
             "scope": "/",
             "display": "standalone",
         });
+        if let Some(icon) = icon {
+            manifest["icons"] =
+                serde_json::json!([{ "src": icon, "sizes": "any", "type": "image/svg+xml" }]);
+        }
         let manifest = serde_json::to_vec_pretty(&manifest).expect("JSON serializes");
         self.write_file(WEB_MANIFEST, &manifest)
     }
@@ -395,8 +397,8 @@ pub fn headers_file(top_level: &[(String, bool)]) -> String {
         "/{DATA_DIR}/*\n  Cache-Control: public, max-age=31536000, immutable, no-transform\n  Content-Type: application/octet-stream\n\n"
     ));
     h.push_str(&format!("/\n{revalidate}\n"));
-    // Written after this file's list of entries is made (for sites with data or search); a
-    // rule for a file a site does not have matches nothing.
+    // Always listed (sites with data or search have them); a rule for a file a site does not
+    // have matches nothing.
     for name in [SERVICE_WORKER, WEB_MANIFEST] {
         h.push_str(&format!("/{name}\n{revalidate}\n"));
     }
@@ -538,7 +540,8 @@ mod tests {
         out.write("index.html", b"<html><title>Tom &amp; Jerry</title></html>")
             .unwrap();
         out.write("sql/index.html", b"<title>SQL</title>").unwrap();
-        out.write("_headers", b"x").unwrap();
+        out.write_offline_files("", Some("/_assets/favicon.0.svg"))
+            .unwrap();
         let sw = std::fs::read_to_string(dir.path().join(SERVICE_WORKER)).unwrap();
         let line = sw.lines().nth(1).unwrap();
         let precache: Vec<String> = serde_json::from_str(
@@ -561,25 +564,31 @@ mod tests {
         let build = sw.lines().next().unwrap().to_string();
         let manifest: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.path().join(WEB_MANIFEST)).unwrap()).unwrap();
+        // No title in bake.toml: the home page's.
         assert_eq!(manifest["name"], "Tom & Jerry");
+        assert_eq!(manifest["icons"][0]["src"], "/_assets/favicon.0.svg");
+        assert_eq!(manifest["icons"][0]["sizes"], "any");
         assert_eq!(manifest["start_url"], "/");
         assert_eq!(manifest["display"], "standalone");
 
-        // Another engine module is another build; a site without data gets neither file.
+        // Another engine module is another build (a site without data gets neither file:
+        // build.rs does not call this for it).
         let dir2 = tempfile::tempdir().unwrap();
         let mut out = Output::new(dir2.path().to_path_buf(), Host::Generic);
         out.hashed_asset("style.css", b"body{}").unwrap();
         out.hashed_asset("bake.js", b"//").unwrap();
         out.write("_assets/bake-sql.4567/bake_sql_bg.wasm", b"\0asm")
             .unwrap();
-        out.write("_headers", b"x").unwrap();
+        out.write_offline_files("Tom", None).unwrap();
         let sw2 = std::fs::read_to_string(dir2.path().join(SERVICE_WORKER)).unwrap();
         assert_ne!(sw2.lines().next().unwrap(), build);
-        let dir3 = tempfile::tempdir().unwrap();
-        let mut out = Output::new(dir3.path().to_path_buf(), Host::Generic);
-        out.hashed_asset("style.css", b"body{}").unwrap();
-        out.write("_headers", b"x").unwrap();
-        assert!(!dir3.path().join(SERVICE_WORKER).exists());
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir2.path().join(WEB_MANIFEST)).unwrap())
+                .unwrap();
+        assert_eq!(
+            (&manifest["name"], &manifest["icons"]),
+            (&"Tom".into(), &serde_json::Value::Null)
+        );
         let h = headers_file(&[("bake-sw.js".into(), false)]);
         assert_eq!(
             h.matches("/bake-sw.js\n  Cache-Control: public, max-age=0, must-revalidate")

@@ -251,6 +251,8 @@ pub struct ConfigContext {
     pub language: String,
     /// Free-form values from `[extra]`.
     pub extra: toml::Table,
+    /// `[offline] device_cache_mib`, for the page's `bake-device-cache-mib` meta tag.
+    pub device_cache_mib: u64,
 }
 
 impl ConfigContext {
@@ -261,6 +263,7 @@ impl ConfigContext {
             description: config.description.clone(),
             language: config.language.clone(),
             extra: config.extra.clone(),
+            device_cache_mib: config.offline.device_cache_mib,
         }
     }
 }

@@ -103,6 +103,19 @@ fn demo_manifest_describes_the_files_exactly() {
         "{tag}"
     );
     assert!(site.join(&href[1..]).is_file(), "{href}");
+    // The web app manifest names the site as bake.toml does, with that icon.
+    let app: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(site.join("bake.webmanifest")).unwrap())
+            .unwrap();
+    assert_eq!(app["name"], "A Field Guide to Web Architecture");
+    assert_eq!(app["icons"][0]["src"], href);
+    assert_eq!(app["start_url"], "/");
+    // The device store's bound reaches the pages (`[offline] device_cache_mib`, default 256).
+    assert!(
+        index.contains("content=256 name=bake-device-cache-mib"),
+        "{}",
+        &index[..600]
+    );
     // Every page points at the same manifest.
     let page = std::fs::read_to_string(site.join("caching/cache-control/index.html")).unwrap();
     assert_eq!(manifest_url(&page), url);

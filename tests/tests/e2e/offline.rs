@@ -584,10 +584,15 @@ async fn stored_parts_no_manifest_names_are_pruned_on_the_next_online_visit() {
 /// Builds a tiny site (one page, database `db` with table `t` from `csv`) in `dir`; returns
 /// its output folder. Building again replaces the folder: a redeploy.
 fn tiny_site(dir: &std::path::Path, csv: &str) -> std::path::PathBuf {
+    tiny_site_with(dir, csv, "")
+}
+
+/// [`tiny_site`] with `extra` appended to its bake.toml.
+fn tiny_site_with(dir: &std::path::Path, csv: &str, extra: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(dir.join("content/data")).unwrap();
     std::fs::write(
         dir.join("bake.toml"),
-        "title = \"Tiny\"\n\n[databases.db.tables.t]\nsource = \"data/t.csv\"\n",
+        format!("title = \"Tiny\"\n\n[databases.db.tables.t]\nsource = \"data/t.csv\"\n{extra}"),
     )
     .unwrap();
     std::fs::write(
@@ -793,24 +798,19 @@ async fn a_save_that_does_not_fit_is_refused_with_a_clear_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_device_store_evicts_past_its_bound_but_never_a_saved_database() {
-    // A site whose pages set a 1 MiB device store (its own base.html with the meta tag),
-    // and a table of about 3 MB.
+    // A site with a 1 MiB device store (`[offline] device_cache_mib = 1` in bake.toml), and
+    // a table of about 3 MB.
     let dir = tempfile::tempdir().unwrap();
-    let theme =
-        std::fs::read_to_string(bake_tests::repo_root().join("templates/base.html")).unwrap();
-    let base_html = theme.replacen(
-        "<meta name=\"bake-manifest\"",
-        "<meta name=\"bake-device-cache-mib\" content=\"1\">\n<meta name=\"bake-manifest\"",
-        1,
-    );
-    assert_ne!(base_html, theme);
-    std::fs::create_dir_all(dir.path().join("templates")).unwrap();
-    std::fs::write(dir.path().join("templates/base.html"), base_html).unwrap();
     let mut csv = String::from("n,word\n");
     for i in 0..60_000 {
         csv.push_str(&format!("{i},word-{i}-{}\n", "x".repeat(30)));
     }
-    let site = tiny_site(dir.path(), &csv);
+    let site = tiny_site_with(dir.path(), &csv, "\n[offline]\ndevice_cache_mib = 1\n");
+    let html = std::fs::read_to_string(site.join("index.html")).unwrap();
+    assert!(
+        html.contains("content=1 name=bake-device-cache-mib"),
+        "the page carries the bound"
+    );
     let server = serve_on(&site, 0);
     let base = format!("http://{}", server.addr);
     let b = Browser::start().await;
