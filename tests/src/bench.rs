@@ -21,6 +21,7 @@
 //! Linux first: `ru_maxrss` is read as KiB (bytes on macOS).
 
 mod diagram_bench;
+mod offline_bench;
 mod query_bench;
 mod query_suite;
 
@@ -47,10 +48,11 @@ usage: cargo run --release -p bake-tests --bin bench -- [OPTIONS]
 
   --pages N        content pages of the generated site (default 10000)
   --csv-bytes N    size of the generated CSV; a number of bytes or e.g. 512MiB, 1GiB (default 1GiB)
-  --only site|csv|query|diagrams  run one of the benchmarks (query: requests, bytes and
-                   round trips of cold and warm queries and searches, and the browser
+  --only site|csv|query|diagrams|offline  run one of the benchmarks (query: requests,
+                   bytes and round trips of cold and warm queries and searches, and the browser
                    modules' sizes; diagrams: render time of each demo diagram and of the
-                   largest inputs the size caps allow)
+                   largest inputs the size caps allow; offline, only when asked for: the demo's
+                   cases in headless Chromium, cold, from the device store and from memory)
   --runs N         timed runs of the default site build, after one warm-up (default 3)
   --keep DIR       generate into DIR/site-bench and DIR/csv-bench and keep them
   --bake PATH      time this bake binary instead of building target/release/bake
@@ -73,6 +75,8 @@ enum Only {
     Query,
     /// Drawing the demo's diagrams, and the worst inputs the caps allow.
     Diagrams,
+    /// The demo's cases in headless Chromium: cold, from the device store, from memory.
+    Offline,
 }
 
 /// Command-line arguments.
@@ -129,7 +133,10 @@ impl Args {
                         "csv" => Only::Csv,
                         "query" => Only::Query,
                         "diagrams" => Only::Diagrams,
-                        other => bail!("--only takes site, csv, query or diagrams, not `{other}`"),
+                        "offline" => Only::Offline,
+                        other => bail!(
+                            "--only takes site, csv, query, diagrams or offline, not `{other}`"
+                        ),
                     })
                 }
                 "--runs" => {
@@ -269,6 +276,12 @@ fn run() -> Result<()> {
     }
     if args.only.is_none() || args.only == Some(Only::Diagrams) {
         diagram_bench::run(&root)?;
+    }
+    // Only when asked for: it needs Chromium and chromedriver (scripts/test installs them).
+    if args.only == Some(Only::Offline) {
+        let mut out = String::new();
+        offline_bench::run(&mut out)?;
+        print!("{out}");
     }
     match &args.keep {
         Some(_) => println!("\nkept: {}", base.display()),

@@ -965,3 +965,61 @@ async fn a_query_repeated_after_a_browser_restart_sends_no_request() {
     let _ = driver.kill();
     let _ = driver.wait();
 }
+
+/// The browser clears the site's storage (eviction under pressure, or the user): the saved
+/// database is no longer "available offline", and its queries go to the network again and
+/// answer as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_the_browser_cleared_is_detected_and_queries_fall_back_to_the_network() {
+    let site = demo_site();
+    let server = serve_on(site, 0);
+    let base = format!("http://{}", server.addr);
+    let b = Browser::start().await;
+    b.client.goto(&format!("{base}/sql/")).await.unwrap();
+    wait_controlled(&b).await;
+    let sql = "SELECT count(*), max(code) FROM http_status";
+    let saved = eval_json(
+        &b,
+        &format!(
+            "await bake.offline.save('web'); const s = (await bake.offline.status()).find((e) => e.name === 'web'); bake.restart({{device: true}}); const r = await bake.sql('web', {}); return {{s, r}};",
+            json!(sql)
+        ),
+    )
+    .await;
+    assert_eq!(saved["s"]["complete"], json!(true), "{saved}");
+    assert_eq!(saved["r"]["stats"]["requests"], json!(0), "{saved}");
+    // What a browser's eviction leaves: no bake store at all (the Workers, which hold its
+    // files open, are ended first, as the browser would end the site's).
+    let cleared = eval_json(
+        &b,
+        "bake.restart(); await new Promise((r) => setTimeout(r, 200)); const root = await navigator.storage.getDirectory(); for await (const name of root.keys()) await root.removeEntry(name, {recursive: true}); return (await bake.offline.status()).find((e) => e.name === 'web');",
+    )
+    .await;
+    assert_eq!(cleared["complete"], json!(false), "{cleared}");
+    assert_eq!(cleared["stored_bytes"], json!(0), "{cleared}");
+    b.client.goto(&format!("{base}/sql/")).await.unwrap();
+    let state = b
+        .wait_for(
+            r#"document.querySelector('[data-bake-offline="web"]')?.dataset.state"#,
+            30,
+        )
+        .await;
+    assert_eq!(state, json!("not-saved"));
+    let before = data_requests(&server);
+    let again = eval_json(
+        &b,
+        &format!(
+            "bake.restart({{device: true}}); return await bake.sql('web', {});",
+            json!(sql)
+        ),
+    )
+    .await;
+    assert_eq!(again["rows"], saved["r"]["rows"]);
+    assert!(
+        again["stats"]["requests"].as_u64().unwrap() >= 1,
+        "{}",
+        again["stats"]
+    );
+    assert!(data_requests(&server) > before);
+    b.close().await;
+}
