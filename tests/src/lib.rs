@@ -44,9 +44,16 @@ pub fn demo_site() -> &'static Path {
 
 /// Serves `site` the way `bake serve --no-build --no-watch` does, on a free port.
 pub fn serve(site: &Path) -> bake::serve::ServerHandle {
+    serve_on(site, 0)
+}
+
+/// Serves `site` on `port` (0: any free port), as [`serve`] does. The origin (and so a
+/// service worker and the device store) is the port's: a test that stops its server and
+/// starts it again uses the same port.
+pub fn serve_on(site: &Path, port: u16) -> bake::serve::ServerHandle {
     bake::serve::start(bake::serve::ServeOptions {
         out: Some(site.to_path_buf()),
-        port: 0,
+        port,
         build: false,
         watch: false,
         ..Default::default()
@@ -54,12 +61,52 @@ pub fn serve(site: &Path) -> bake::serve::ServerHandle {
     .expect("bake serve starts")
 }
 
+/// The data manifest a built `site` links from its home page.
+pub fn site_manifest(site: &Path) -> wasm_query::manifest::Manifest {
+    let index = std::fs::read_to_string(site.join("index.html")).expect("index.html");
+    let at = index.find("/_assets/manifest.").expect("a manifest link");
+    let end = at + index[at..].find(".json").expect(".json") + 5;
+    let text = std::fs::read_to_string(site.join(&index[at + 1..end])).expect("the manifest");
+    wasm_query::manifest::Manifest::from_json(&text).expect("the manifest parses")
+}
+
+/// The range engine over the files of a built `site`, read from disk: the native side of
+/// browser = native checks.
+pub fn native_engine(
+    site: &Path,
+    m: &wasm_query::manifest::Manifest,
+) -> wasm_query::engine::SharedEngine {
+    let fetch: Box<dyn wasm_query::fetch::Fetch + Send> =
+        Box::new(wasm_query::fetch::DirFetch::new(site));
+    wasm_query::engine::shared(wasm_query::engine::Engine::new(
+        fetch,
+        m,
+        wasm_query::engine::EngineConfig::default(),
+    ))
+}
+
+/// JSON with every number as an f64, compared exactly: JavaScript has no int/float split,
+/// so `0` and `0.0` are the same value, but `10.35702` and `10.357019999999999` are not.
+pub fn numbers_as_f64(v: &Value) -> Value {
+    match v {
+        Value::Number(n) => json!(n.as_f64().expect("finite")),
+        Value::Array(a) => Value::Array(a.iter().map(numbers_as_f64).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), numbers_as_f64(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// A headless Chromium session; the driver process ends with it.
 pub struct Browser {
     /// The WebDriver client.
     pub client: Client,
     driver: Child,
-    _profile: tempfile::TempDir,
+    /// The profile folder, when the session made its own (removed with it).
+    _profile: Option<tempfile::TempDir>,
 }
 
 fn free_port() -> u16 {
@@ -72,65 +119,51 @@ fn free_port() -> u16 {
 impl Browser {
     /// Starts chromedriver and a fresh headless Chromium profile.
     pub async fn start() -> Browser {
-        Browser::start_with(true).await
+        Browser::start_with(true, None).await
     }
 
     /// Like [`Browser::start`], with JavaScript switched off for every site.
     pub async fn start_without_javascript() -> Browser {
-        Browser::start_with(false).await
+        Browser::start_with(false, None).await
     }
 
-    async fn start_with(javascript: bool) -> Browser {
-        let port = free_port();
-        let driver = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver runs (./scripts/test installs chromium-driver)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let profile = tempfile::tempdir().expect("profile dir");
-        let caps = json!({
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage", "--window-size=1280,1000",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ],
-                "prefs": { "profile.managed_default_content_settings.javascript": if javascript { 1 } else { 2 } }
+    /// Like [`Browser::start`], on the profile folder `profile`, which outlives the session:
+    /// a second session on it is the same browser started again (its storage kept).
+    pub async fn start_on_profile(profile: &Path) -> Browser {
+        Browser::start_with(true, Some(profile)).await
+    }
+
+    async fn start_with(javascript: bool, profile: Option<&Path>) -> Browser {
+        let (own, profile) = match profile {
+            Some(p) => (None, p.to_path_buf()),
+            None => {
+                let t = tempfile::tempdir().expect("profile dir");
+                let p = t.path().to_path_buf();
+                (Some(t), p)
             }
-        });
-        let caps = caps
-            .as_object()
-            .expect("object")
-            .clone()
-            .into_iter()
-            .collect();
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        let client = ClientBuilder::new(connector)
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-            .expect("a WebDriver session");
-        client
-            .update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
-                Some(Duration::from_secs(120)),
-                Some(Duration::from_secs(60)),
-                Some(Duration::from_secs(0)),
-            ))
-            .await
-            .expect("timeouts");
-        Browser {
-            client,
-            driver,
-            _profile: profile,
+        };
+        // Starting a session sometimes fails on a loaded machine (many tests start Chromium
+        // at once): a new driver on a new port is tried, three times in all.
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            let (mut driver, port) = start_driver();
+            match connect(port, javascript, &profile).await {
+                Ok(client) => {
+                    return Browser {
+                        client,
+                        driver,
+                        _profile: own,
+                    };
+                }
+                Err(e) => {
+                    let _ = driver.kill();
+                    let _ = driver.wait();
+                    failures.push(e);
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
         }
+        panic!("no WebDriver session after 3 tries: {failures:?}");
     }
 
     /// Runs async JavaScript (the body of an async function) and returns its JSON value;
@@ -181,6 +214,60 @@ impl Browser {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
+}
+
+/// Starts chromedriver on a free port and waits until it listens.
+fn start_driver() -> (Child, u16) {
+    let port = free_port();
+    let driver = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver runs (./scripts/test installs chromium-driver)");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (driver, port)
+}
+
+/// A headless Chromium session through the chromedriver on `port`, on `profile`.
+async fn connect(port: u16, javascript: bool, profile: &Path) -> Result<Client, String> {
+    let caps = json!({
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1280,1000",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+            "prefs": { "profile.managed_default_content_settings.javascript": if javascript { 1 } else { 2 } }
+        }
+    });
+    let caps = caps
+        .as_object()
+        .expect("object")
+        .clone()
+        .into_iter()
+        .collect();
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    client
+        .update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
+            Some(Duration::from_secs(120)),
+            Some(Duration::from_secs(60)),
+            Some(Duration::from_secs(0)),
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(client)
 }
 
 impl Drop for Browser {

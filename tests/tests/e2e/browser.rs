@@ -3,33 +3,11 @@
 
 use std::time::Duration;
 
-use bake_tests::{Browser, FaultProxy, demo_site, query_file, serve};
+use bake_tests::{
+    Browser, FaultProxy, demo_site, native_engine, numbers_as_f64, query_file, serve,
+    site_manifest as manifest,
+};
 use serde_json::{Value, json};
-use wasm_query::engine::{Engine, EngineConfig, shared};
-use wasm_query::fetch::{DirFetch, Fetch};
-use wasm_query::manifest::Manifest;
-
-fn manifest(site: &std::path::Path) -> Manifest {
-    let index = std::fs::read_to_string(site.join("index.html")).unwrap();
-    let at = index.find("/_assets/manifest.").unwrap();
-    let end = at + index[at..].find(".json").unwrap() + 5;
-    Manifest::from_json(&std::fs::read_to_string(site.join(&index[at + 1..end])).unwrap()).unwrap()
-}
-
-/// JSON with every number as an f64, compared exactly: JavaScript has no int/float split,
-/// so `0` and `0.0` are the same value, but `10.35702` and `10.357019999999999` are not.
-fn numbers_as_f64(v: &Value) -> Value {
-    match v {
-        Value::Number(n) => json!(n.as_f64().expect("finite")),
-        Value::Array(a) => Value::Array(a.iter().map(numbers_as_f64).collect()),
-        Value::Object(o) => Value::Object(
-            o.iter()
-                .map(|(k, v)| (k.clone(), numbers_as_f64(v)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
 
 /// Runs `body` in the page and returns its value through JSON.stringify: WebDriver's own
 /// serialization rounds numbers to ~15 digits.
@@ -52,11 +30,6 @@ async fn click_run(b: &Browser) {
     b.eval(r#"document.getElementById("sql-run").click(); return 1;"#)
         .await
         .unwrap();
-}
-
-fn native_engine(site: &std::path::Path, m: &Manifest) -> wasm_query::engine::SharedEngine {
-    let fetch: Box<dyn Fetch + Send> = Box::new(DirFetch::new(site));
-    shared(Engine::new(fetch, m, EngineConfig::default()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,32 +4,11 @@
 
 use std::time::Duration;
 
-use bake_tests::{Browser, demo_site, query_file};
+use bake_tests::{
+    Browser, demo_site, native_engine, numbers_as_f64, query_file, serve_on,
+    site_manifest as manifest,
+};
 use serde_json::{Value, json};
-use wasm_query::engine::{Engine, EngineConfig, shared};
-use wasm_query::fetch::{DirFetch, Fetch};
-use wasm_query::manifest::Manifest;
-
-/// `bake serve --no-build --no-watch` of `site` on `port` (0: any free port). The origin
-/// (and so the service worker and the device store) is the port's: a test that stops its
-/// server and starts it again uses the same port.
-fn serve_on(site: &std::path::Path, port: u16) -> bake::serve::ServerHandle {
-    bake::serve::start(bake::serve::ServeOptions {
-        out: Some(site.to_path_buf()),
-        port,
-        build: false,
-        watch: false,
-        ..Default::default()
-    })
-    .expect("bake serve starts")
-}
-
-fn manifest(site: &std::path::Path) -> Manifest {
-    let index = std::fs::read_to_string(site.join("index.html")).unwrap();
-    let at = index.find("/_assets/manifest.").unwrap();
-    let end = at + index[at..].find(".json").unwrap() + 5;
-    Manifest::from_json(&std::fs::read_to_string(site.join(&index[at + 1..end])).unwrap()).unwrap()
-}
 
 /// Runs `body` (an async function body) in the page; its value comes back through
 /// JSON.stringify, so numbers are exact.
@@ -62,25 +41,6 @@ fn data_requests(server: &bake::serve::ServerHandle) -> usize {
 /// before the page (and its Worker) goes away.
 async fn settle() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
-}
-
-fn native_engine(site: &std::path::Path, m: &Manifest) -> wasm_query::engine::SharedEngine {
-    let fetch: Box<dyn Fetch + Send> = Box::new(DirFetch::new(site));
-    shared(Engine::new(fetch, m, EngineConfig::default()))
-}
-
-/// JSON with every number as an f64 (JavaScript has no int/float split).
-fn numbers_as_f64(v: &Value) -> Value {
-    match v {
-        Value::Number(n) => json!(n.as_f64().expect("finite")),
-        Value::Array(a) => Value::Array(a.iter().map(numbers_as_f64).collect()),
-        Value::Object(o) => Value::Object(
-            o.iter()
-                .map(|(k, v)| (k.clone(), numbers_as_f64(v)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -881,58 +841,6 @@ async fn the_control_shows_progress_cancels_and_offers_to_resume() {
     b.close().await;
 }
 
-/// A headless Chromium on the profile folder `profile` (kept when the browser ends), as
-/// `Browser::start` starts one; returns the WebDriver client and the driver process.
-async fn chromium_on_profile(
-    profile: &std::path::Path,
-) -> (fantoccini::Client, std::process::Child) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
-    let driver = std::process::Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("chromedriver runs");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "chromedriver did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let caps = json!({
-        "goog:chromeOptions": {
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", format!("--user-data-dir={}", profile.display()),
-            ],
-        }
-    });
-    let caps = caps.as_object().unwrap().clone().into_iter().collect();
-    let client =
-        fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-            .expect("a WebDriver session");
-    (client, driver)
-}
-
-/// Runs `body` in `client`'s page and returns its JSON value.
-async fn eval_in(client: &fantoccini::Client, body: &str) -> Value {
-    let script = format!(
-        "const done = arguments[arguments.length - 1]; (async () => {{ {body} }})().then(v => done(JSON.stringify(v)), e => done(JSON.stringify({{error: String(e.message || e)}})));"
-    );
-    let v = client.execute_async(&script, vec![]).await.unwrap();
-    serde_json::from_str(v.as_str().unwrap()).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_repeated_after_a_browser_restart_sends_no_request() {
     let site = demo_site();
@@ -942,28 +850,24 @@ async fn a_query_repeated_after_a_browser_restart_sends_no_request() {
     let run = format!("return await bake.sql('nyc', {});", json!(SQL));
     let wait_bake = "const t = Date.now(); while (!window.bake && Date.now() - t < 10000) await new Promise((r) => setTimeout(r, 50)); return 1;";
 
-    let (client, mut driver) = chromium_on_profile(profile.path()).await;
-    client.goto(&format!("{base}/sql/")).await.unwrap();
-    eval_in(&client, wait_bake).await;
-    let first = eval_in(&client, &run).await;
+    let b = Browser::start_on_profile(profile.path()).await;
+    b.client.goto(&format!("{base}/sql/")).await.unwrap();
+    eval_json(&b, wait_bake).await;
+    let first = eval_json(&b, &run).await;
     assert!(first["stats"]["requests"].as_u64().unwrap() >= 1, "{first}");
     settle().await;
-    client.close().await.unwrap();
-    let _ = driver.kill();
-    let _ = driver.wait();
+    b.close().await;
 
     // The same profile in a new browser: the query comes from the device.
     let before = data_requests(&server);
-    let (client, mut driver) = chromium_on_profile(profile.path()).await;
-    client.goto(&format!("{base}/sql/")).await.unwrap();
-    eval_in(&client, wait_bake).await;
-    let again = eval_in(&client, &run).await;
+    let b = Browser::start_on_profile(profile.path()).await;
+    b.client.goto(&format!("{base}/sql/")).await.unwrap();
+    eval_json(&b, wait_bake).await;
+    let again = eval_json(&b, &run).await;
     assert_eq!(again["rows"], first["rows"], "{again}");
     assert_eq!(again["stats"]["requests"], json!(0), "{}", again["stats"]);
     assert_eq!(data_requests(&server), before, "{:?}", server.requests());
-    client.close().await.unwrap();
-    let _ = driver.kill();
-    let _ = driver.wait();
+    b.close().await;
 }
 
 /// The browser clears the site's storage (eviction under pressure, or the user): the saved
