@@ -166,6 +166,17 @@ impl Browser {
         panic!("no WebDriver session after 3 tries: {failures:?}");
     }
 
+    /// Like [`Browser::eval`], with the value brought back through `JSON.stringify`
+    /// (`undefined` as null): WebDriver's own serialization rounds numbers to ~15 digits.
+    pub async fn eval_exact(&self, body: &str) -> Result<Value, String> {
+        let text = self
+            .eval(&format!(
+                "const v = await (async () => {{ {body} }})(); return JSON.stringify(v === undefined ? null : v);"
+            ))
+            .await?;
+        Ok(serde_json::from_str(text.as_str().expect("a string")).expect("JSON"))
+    }
+
     /// Runs async JavaScript (the body of an async function) and returns its JSON value;
     /// a thrown error comes back as Err(message).
     pub async fn eval(&self, body: &str) -> Result<Value, String> {

@@ -9,17 +9,6 @@ use bake_tests::{
 };
 use serde_json::{Value, json};
 
-/// Runs `body` in the page and returns its value through JSON.stringify: WebDriver's own
-/// serialization rounds numbers to ~15 digits.
-async fn eval_exact(b: &Browser, body: &str) -> Result<Value, String> {
-    let text = b
-        .eval(&format!(
-            "const v = await (async () => {{ {body} }})(); return JSON.stringify(v);"
-        ))
-        .await?;
-    Ok(serde_json::from_str(text.as_str().expect("a string")).expect("JSON"))
-}
-
 /// Clicks the SQL console's Run button once the console's script is ready.
 async fn click_run(b: &Browser) {
     b.wait_for(
@@ -148,7 +137,8 @@ async fn browser_answers_equal_native_answers() {
             json!(case.db),
             json!(case.sql)
         );
-        let got = eval_exact(&b, &js)
+        let got = b
+            .eval_exact(&js)
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", case.sql));
         assert!(
@@ -175,7 +165,8 @@ async fn browser_answers_equal_native_answers() {
             json!(case.query),
             Value::Object(case.options.clone())
         );
-        let got = eval_exact(&b, &js)
+        let got = b
+            .eval_exact(&js)
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", case.query));
         assert!(
@@ -711,15 +702,13 @@ async fn a_random_walk_query_is_bounded_reports_progress_and_obeys_its_request_b
     // Through the `origin` index SQLite visits a third of the flights in index order: one
     // request per table page before the bound (6,483 requests, 29.6 MB).
     let sql = "SELECT carrier, count(*) FROM flights WHERE origin = 'JFK' GROUP BY 1";
-    let got = eval_exact(
-        &b,
-        &format!(
+    let got = b
+        .eval_exact(&format!(
             "const seen = []; const r = await bake.sql('nyc', {}, null, {{onProgress: (p) => seen.push(p)}}); return {{r, seen}};",
             json!(sql)
-        ),
-    )
-    .await
-    .unwrap();
+        ))
+        .await
+        .unwrap();
     let mut session = wasm_query::sql::SqlSession::open(native_engine(site, &m), &m).unwrap();
     let native = session.query("nyc", sql, &Value::Null, 10_000).unwrap();
     assert_eq!(

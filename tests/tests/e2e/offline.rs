@@ -10,16 +10,11 @@ use bake_tests::{
 };
 use serde_json::{Value, json};
 
-/// Runs `body` (an async function body) in the page; its value comes back through
-/// JSON.stringify, so numbers are exact.
+/// [`Browser::eval_exact`], failing the test on a thrown error.
 async fn eval_json(b: &Browser, body: &str) -> Value {
-    let text = b
-        .eval(&format!(
-            "const v = await (async () => {{ {body} }})(); return JSON.stringify(v === undefined ? null : v);"
-        ))
+    b.eval_exact(body)
         .await
-        .unwrap_or_else(|e| panic!("{e}\nin: {body}"));
-    serde_json::from_str(text.as_str().expect("a string")).expect("JSON")
+        .unwrap_or_else(|e| panic!("{e}\nin: {body}"))
 }
 
 /// Waits until the service worker controls the page (it installed and precached the shell).
