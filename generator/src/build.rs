@@ -108,7 +108,13 @@ pub fn count(n: u64, noun: &str) -> String {
         }
         grouped.push(c);
     }
-    format!("{grouped} {noun}{}", if n == 1 { "" } else { "s" })
+    let plural = match (n, noun.strip_suffix('y')) {
+        (1, _) => noun.to_string(),
+        // "query" → "queries" (not after a vowel: "day" → "days").
+        (_, Some(stem)) if !stem.ends_with(['a', 'e', 'o', 'u']) => format!("{stem}ies"),
+        _ => format!("{noun}s"),
+    };
+    format!("{grouped} {plural}")
 }
 
 /// Builds the site described by `config`.
@@ -1276,6 +1282,8 @@ mod tests {
         assert_eq!(count(336_776, "row"), "336,776 rows");
         assert_eq!(count(1_000, "page"), "1,000 pages");
         assert_eq!(count(999, "page"), "999 pages");
+        assert_eq!(count(2, "canned query"), "2 canned queries");
+        assert_eq!(count(1, "canned query"), "1 canned query");
     }
 
     #[test]

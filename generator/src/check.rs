@@ -33,15 +33,18 @@ pub struct CheckReport {
 
 impl std::fmt::Display for CheckReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::build::count;
         write!(
             f,
-            "checked {} pages, {} internal links, {} diagrams, {} canned queries: ",
-            self.pages, self.links, self.diagrams, self.queries
+            "checked {}, {}, {}, {}: ",
+            count(self.pages as u64, "page"),
+            count(self.links as u64, "internal link"),
+            count(self.diagrams as u64, "diagram"),
+            count(self.queries as u64, "canned query"),
         )?;
         match self.problems.len() {
             0 => write!(f, "no problems"),
-            1 => write!(f, "1 problem"),
-            n => write!(f, "{n} problems"),
+            n => write!(f, "{}", count(n as u64, "problem")),
         }
     }
 }

@@ -358,7 +358,7 @@ pub fn to_html(name: &str, result: &QueryResult, description: &str) -> String {
     let count = if result.truncated {
         format!("first {rows} rows shown")
     } else {
-        format!("{rows} row{}", if rows == 1 { "" } else { "s" })
+        crate::build::count(rows as u64, "row")
     };
     h.push_str(&format!(
         "<figcaption>{}{count}</figcaption></figure>",
