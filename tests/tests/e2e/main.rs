@@ -4,5 +4,6 @@
 //! rather than a new file in `tests/tests/`, which would be a binary of its own.
 
 mod browser;
+mod data_pages;
 mod gallery;
 mod offline;
