@@ -273,6 +273,7 @@ async function load() {
     return;
   }
   info.textContent = "Loading…";
+  const started = performance.now();
   try {
     const res = await sql(query, w.params);
     let count = totalRows;
@@ -286,7 +287,7 @@ async function load() {
     const first = count && res.rows.length ? (s.page - 1) * PAGE + 1 : 0;
     const lastRow = (s.page - 1) * PAGE + res.rows.length;
     const st = countStats ? { ...res.stats, requests: res.stats.requests + countStats.requests, bytes: res.stats.bytes + countStats.bytes } : res.stats;
-    info.textContent = `Rows ${n(first)}–${n(first ? lastRow : 0)} of ${n(count)}${w.sql && count === 0 ? " (no row matches the filters)" : ""}`;
+    info.textContent = `Rows ${n(first)}–${n(first ? lastRow : 0)} of ${n(count)}${w.sql && count === 0 ? " (no row matches the filters)" : ""} · ${Math.round(performance.now() - started)} ms`;
     info.title = statsText(st);
     const pages = Math.max(1, Math.ceil(count / PAGE));
     const prev = el("button", { type: "button", text: "← Previous", "data-key": "prev", disabled: s.page <= 1 ? "" : null });

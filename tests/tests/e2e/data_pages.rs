@@ -100,7 +100,7 @@ async fn console_result_in_view_error_replaces_it_cancel_is_neutral() {
     );
     let err_top = err[5].as_f64().unwrap();
     assert!((0.0..err[6].as_f64().unwrap()).contains(&err_top), "{err}");
-    b.eval(&format!("{CAPTURE_DOWNLOADS}")).await.unwrap();
+    b.eval(CAPTURE_DOWNLOADS).await.unwrap();
     b.eval("document.getElementById('dl-csv').click(); return 1;")
         .await
         .unwrap();
@@ -289,7 +289,7 @@ async fn table_page_exports_the_view_opens_it_in_the_console_and_shows_filters()
         .unwrap();
     let row = b
         .wait_for(
-            r#"/ of 1$/.test(document.querySelector(".table-info").textContent) && [document.querySelector('.table-filters').hidden, [...document.querySelectorAll('.filter-chips button')].map(c => c.textContent), document.querySelectorAll('.data-table tbody tr').length]"#,
+            r#"/ of 1 /.test(document.querySelector(".table-info").textContent) && [document.querySelector('.table-filters').hidden, [...document.querySelectorAll('.filter-chips button')].map(c => c.textContent), document.querySelectorAll('.data-table tbody tr').length]"#,
             60,
         )
         .await;
@@ -303,7 +303,7 @@ async fn table_page_exports_the_view_opens_it_in_the_console_and_shows_filters()
         .unwrap();
     let cleared = b
         .wait_for(
-            r#"/ of 1,\d{3}$/.test(document.querySelector(".table-info").textContent) && [location.search, document.querySelector('.table-filters').hidden, document.querySelector(".table-info").textContent]"#,
+            r#"/ of 1,\d{3} /.test(document.querySelector(".table-info").textContent) && [location.search, document.querySelector('.table-filters').hidden, document.querySelector(".table-info").textContent]"#,
             60,
         )
         .await;
@@ -420,7 +420,7 @@ async fn table_page_bad_filters_counts_headers_cells_fk_links_and_focus() {
         .unwrap();
     let target = b
         .wait_for(
-            r#"/ of 1$/.test(document.querySelector(".table-info").textContent) && [document.querySelector('.data-table tbody td').textContent, [...document.querySelectorAll('.filter-chips button')].map(c => c.textContent)]"#,
+            r#"/ of 1 /.test(document.querySelector(".table-info").textContent) && [document.querySelector('.data-table tbody td').textContent, [...document.querySelectorAll('.filter-chips button')].map(c => c.textContent)]"#,
             60,
         )
         .await;
@@ -435,7 +435,7 @@ async fn table_page_bad_filters_counts_headers_cells_fk_links_and_focus() {
         .await
         .unwrap();
     b.wait_for(
-        r#"/ of 16$/.test(document.querySelector(".table-info").textContent) && 1"#,
+        r#"/ of 16 /.test(document.querySelector(".table-info").textContent) && 1"#,
         60,
     )
     .await;
@@ -444,7 +444,7 @@ async fn table_page_bad_filters_counts_headers_cells_fk_links_and_focus() {
         .unwrap();
     let focused = b
         .wait_for(
-            r#"/ of 1$/.test(document.querySelector(".table-info").textContent) && [document.activeElement.dataset.key, document.activeElement.value]"#,
+            r#"/ of 1 /.test(document.querySelector(".table-info").textContent) && [document.activeElement.dataset.key, document.activeElement.value]"#,
             60,
         )
         .await;
