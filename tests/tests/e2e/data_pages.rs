@@ -2,8 +2,6 @@
 //! a result lands, errors replacing results, paging a 10,000-row answer, a neutral Cancel,
 //! exports of the filtered view, filters shown and checked, foreign-key links.
 
-use std::time::Duration;
-
 use bake_tests::{Browser, demo_site, serve};
 use serde_json::{Value, json};
 
