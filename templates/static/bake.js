@@ -427,45 +427,116 @@ bake.ui = { el, cellText, statsText, snippetNode };
 
 // ---- the search box in every page's header -----------------------------------------------
 
+/**
+ * The header's search box as an ARIA 1.2 combobox with a listbox of instant results (what
+ * Pagefind's UI does): results as you type, ↓/↑ move through them, Enter opens one (or, with
+ * none chosen, the search page), Escape or a click/focus elsewhere closes the list, `/`
+ * anywhere focuses the box. Without JavaScript the form still submits to /search/.
+ */
 function setupSearchBox() {
   const form = document.querySelector("form.search-box");
   if (!form || !MANIFEST) return;
   const input = form.querySelector("input[type=search]");
   const panel = form.querySelector(".search-dropdown");
+  const status = form.querySelector(".search-box-status");
   let timer = null;
   let latest = 0;
+  let active = -1;
+  const options = () => [...panel.querySelectorAll("[role=option]:not([aria-disabled=true])")];
+  const setOpen = (open) => {
+    panel.hidden = !open;
+    input.setAttribute("aria-expanded", String(open));
+    if (!open) choose(-1);
+  };
+  const choose = (i) => {
+    const all = options();
+    active = all.length ? i : -1;
+    all.forEach((o, j) => o.setAttribute("aria-selected", String(j === active)));
+    if (active >= 0) {
+      input.setAttribute("aria-activedescendant", all[active].id);
+      all[active].scrollIntoView({ block: "nearest" });
+    } else {
+      input.removeAttribute("aria-activedescendant");
+    }
+  };
+  const option = (id, url, ...children) => el("li", { role: "option", id: `search-option-${id}`, "data-url": url, "aria-selected": "false" }, ...children);
+  const note = (cls, text) => el("li", { role: "option", class: cls, "aria-disabled": "true", text });
+  const show = (items, said) => {
+    panel.replaceChildren(...items);
+    active = -1;
+    status.textContent = said;
+    setOpen(true);
+  };
+  const run = async () => {
+    const q = input.value.trim();
+    const ticket = ++latest;
+    if (!q) {
+      panel.replaceChildren();
+      status.textContent = "";
+      setOpen(false);
+      return;
+    }
+    try {
+      const res = await bake.search(q, { limit: 8 });
+      if (ticket !== latest) return;
+      if (!res.hits.length) return show([note("empty", `No results for “${q}”`)], `No results for ${q}`);
+      const items = res.hits.map((h, i) => option(i, h.url, el("strong", { text: h.title }), snippetNode(h.snippet)));
+      if (res.total > res.hits.length) {
+        items.push(option("all", `/search/?q=${encodeURIComponent(q)}`, el("span", { class: "more", text: `All ${res.total.toLocaleString("en-US")} results →` })));
+      }
+      show(items, `${res.total.toLocaleString("en-US")} ${res.total === 1 ? "result" : "results"}; use the arrow keys to choose one`);
+    } catch (e) {
+      if (ticket !== latest || e.kind === "cancelled") return;
+      show([note("error", e.message)], e.message);
+    }
+  };
   input.addEventListener("input", () => {
     clearTimeout(timer);
-    timer = setTimeout(async () => {
-      const q = input.value.trim();
-      const ticket = ++latest;
-      if (!q) {
-        panel.hidden = true;
-        panel.replaceChildren();
-        return;
-      }
-      try {
-        const res = await bake.search(q, { limit: 8 });
-        if (ticket !== latest) return;
-        panel.replaceChildren(
-          ...res.hits.map((h) => el("li", {}, el("a", { href: h.url }, el("strong", { text: h.title })), snippetNode(h.snippet))),
-        );
-        if (!res.hits.length) panel.replaceChildren(el("li", { class: "empty", text: `No results for “${q}”` }));
-        const more = el("li", { class: "more" }, el("a", { href: `/search/?q=${encodeURIComponent(q)}`, text: `All ${res.total} results →` }));
-        if (res.total > res.hits.length) panel.append(more);
-        panel.hidden = false;
-      } catch (e) {
-        if (ticket !== latest || e.kind === "cancelled") return;
-        panel.replaceChildren(el("li", { class: "error", text: e.message }));
-        panel.hidden = false;
-      }
-    }, 120);
+    timer = setTimeout(run, 120);
   });
   input.addEventListener("keydown", (e) => {
-    if (e.key === "Escape") panel.hidden = true;
+    const all = options();
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      if (panel.hidden) {
+        if (panel.childElementCount) setOpen(true);
+        return;
+      }
+      e.preventDefault();
+      if (!all.length) return;
+      const step = e.key === "ArrowDown" ? 1 : -1;
+      choose(active < 0 ? (step > 0 ? 0 : all.length - 1) : (active + step + all.length) % all.length);
+    } else if (e.key === "Enter" && !panel.hidden && active >= 0) {
+      e.preventDefault();
+      location.href = all[active].dataset.url;
+    } else if (e.key === "Escape") {
+      // The first Escape closes the list; the next one clears the box (as type=search does).
+      if (!panel.hidden) {
+        e.preventDefault();
+        setOpen(false);
+      }
+    }
+  });
+  panel.addEventListener("mousedown", (e) => e.preventDefault()); // keep focus in the box
+  panel.addEventListener("click", (e) => {
+    const o = e.target.closest("[role=option]");
+    if (o?.dataset.url) location.href = o.dataset.url;
+  });
+  input.addEventListener("focus", () => {
+    if (panel.childElementCount && input.value.trim()) setOpen(true);
+  });
+  form.addEventListener("focusout", (e) => {
+    if (!form.contains(e.relatedTarget)) setOpen(false);
   });
   document.addEventListener("click", (e) => {
-    if (!form.contains(e.target)) panel.hidden = true;
+    if (!form.contains(e.target)) setOpen(false);
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey) return;
+    const t = e.target;
+    if (t instanceof HTMLElement && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+    e.preventDefault();
+    input.focus();
+    input.select();
   });
 }
 

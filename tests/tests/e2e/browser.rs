@@ -35,7 +35,7 @@ async fn search_box_search_page_sql_console_and_table_page() {
         .unwrap();
     let first = b
         .wait_for(
-            r#"document.querySelector(".search-dropdown li a")?.getAttribute("href")"#,
+            r#"document.querySelector(".search-dropdown [role=option]")?.dataset.url"#,
             30,
         )
         .await;
@@ -864,5 +864,148 @@ async fn table_sorting_marks_the_header_and_keeps_focus() {
         )
         .await;
     assert_eq!(focused, json!("next"));
+    b.close().await;
+}
+
+/// The header's search box is closed until there are results, opens as a combobox, and
+/// closes with Escape, a click outside or focus leaving it; ↓/↑ choose a result, Enter opens
+/// it, and `/` focuses the box from anywhere on the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_search_box_opens_closes_and_works_from_the_keyboard() {
+    use fantoccini::Locator;
+    use fantoccini::key::Key;
+    let site = demo_site();
+    let server = serve(site);
+    let base = format!("http://{}", server.addr);
+    let b = Browser::start().await;
+    b.client.goto(&format!("{base}/caching/")).await.unwrap();
+    b.wait_for("window.bake && 1", 20).await;
+    const STATE: &str = r#"const i = document.querySelector("form.search-box input");
+        const p = document.getElementById(i.getAttribute("aria-controls"));
+        const active = i.getAttribute("aria-activedescendant");
+        return { shown: getComputedStyle(p).display !== "none" && p.getBoundingClientRect().height > 0,
+                 expanded: i.getAttribute("aria-expanded"), focused: document.activeElement === i,
+                 active: active && document.getElementById(active).getAttribute("aria-selected") === "true"
+                     ? [...p.querySelectorAll("[role=option]")].indexOf(document.getElementById(active)) : null,
+                 options: p.querySelectorAll("[role=option][data-url]").length, value: i.value };"#;
+    let state = || async { b.eval(STATE).await.unwrap() };
+
+    // Before typing: no empty bar under the box.
+    let s = state().await;
+    assert_eq!(
+        (&s["shown"], &s["expanded"], &s["focused"]),
+        (&json!(false), &json!("false"), &json!(false)),
+        "{s}"
+    );
+    assert_eq!(
+        b.eval(r#"return document.querySelector("form.search-box input").getAttribute("role")"#)
+            .await
+            .unwrap(),
+        json!("combobox")
+    );
+
+    // `/` from the page focuses the box (and is not typed into it).
+    b.eval(r#"document.body.dispatchEvent(new KeyboardEvent("keydown", { key: "/", bubbles: true, cancelable: true })); return 1;"#)
+        .await
+        .unwrap();
+    assert_eq!(state().await["focused"], json!(true));
+
+    let input = b
+        .client
+        .find(Locator::Css("form.search-box input"))
+        .await
+        .unwrap();
+    input.send_keys("cache").await.unwrap();
+    b.wait_for(
+        r#"document.querySelectorAll(".search-dropdown [role=option][data-url]").length > 2 && 1"#,
+        30,
+    )
+    .await;
+    let s = state().await;
+    assert_eq!(
+        (&s["shown"], &s["expanded"], &s["active"]),
+        (&json!(true), &json!("true"), &Value::Null),
+        "{s}"
+    );
+    let said = b
+        .eval(r#"return document.querySelector(".search-box-status").textContent"#)
+        .await
+        .unwrap();
+    assert!(said.as_str().unwrap().contains("results"), "{said}");
+
+    // ↓ ↓ ↑ moves through the results; the box keeps focus.
+    for key in [Key::Down, Key::Down, Key::Up] {
+        input.send_keys(&key).await.unwrap();
+    }
+    let s = state().await;
+    assert_eq!(
+        (&s["active"], &s["focused"]),
+        (&json!(0), &json!(true)),
+        "{s}"
+    );
+    // ↑ from the first wraps to the last.
+    input.send_keys(&Key::Up).await.unwrap();
+    let s = state().await;
+    assert_eq!(
+        s["active"],
+        json!(s["options"].as_u64().unwrap() - 1),
+        "{s}"
+    );
+
+    // Escape closes the list and keeps what was typed; ↓ opens it again.
+    input.send_keys(&Key::Escape).await.unwrap();
+    let s = state().await;
+    assert_eq!(
+        (&s["shown"], &s["expanded"], &s["active"], &s["value"]),
+        (
+            &json!(false),
+            &json!("false"),
+            &Value::Null,
+            &json!("cache")
+        ),
+        "{s}"
+    );
+    input.send_keys(&Key::Down).await.unwrap();
+    assert_eq!(state().await["shown"], json!(true));
+
+    // A click outside closes it; focusing the box again reopens it.
+    b.client
+        .find(Locator::Css("main h1"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let s = state().await;
+    assert_eq!(
+        (&s["shown"], &s["expanded"]),
+        (&json!(false), &json!("false")),
+        "{s}"
+    );
+    input.click().await.unwrap();
+    assert_eq!(state().await["shown"], json!(true));
+
+    // Tab moves focus out of the box: closed.
+    input.send_keys(&Key::Tab).await.unwrap();
+    assert_eq!(state().await["shown"], json!(false));
+
+    // ↓ then Enter opens the first result.
+    input.click().await.unwrap();
+    input.send_keys(&Key::Down).await.unwrap();
+    let want = b
+        .eval(r#"return document.querySelector(".search-dropdown [role=option][data-url]").dataset.url"#)
+        .await
+        .unwrap();
+    input.send_keys(&Key::Enter).await.unwrap();
+    let want = format!("{base}{}", want.as_str().unwrap());
+    let mut url = String::new();
+    for _ in 0..100 {
+        url = b.client.current_url().await.unwrap().to_string();
+        if url == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(url, want);
     b.close().await;
 }
