@@ -423,7 +423,27 @@ export function snippetNode(html) {
   return span;
 }
 
-bake.ui = { el, cellText, statsText, snippetNode };
+/** A query result as CSV (RFC 4180: CRLF lines, fields with `"`, `,` or line breaks quoted). */
+export function csvText(columns, rows) {
+  const quote = (v) => {
+    const s = v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v);
+    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
+  return [columns, ...rows].map((r) => r.map(quote).join(",")).join("\r\n") + "\r\n";
+}
+
+/** Saves `body` as a file named `name`; called on a click, so a large answer is turned into
+ * a file only when someone wants it. */
+export function saveFile(name, body, type) {
+  const url = URL.createObjectURL(new Blob([body], { type }));
+  const a = el("a", { href: url, download: name, hidden: "" });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+bake.ui = { el, cellText, statsText, snippetNode, csvText, saveFile };
 
 // ---- the search box in every page's header -----------------------------------------------
 

@@ -2,7 +2,7 @@
 // downloads; cancel; run again with a higher limit when the byte budget, the time limit or
 // the size limit stopped a query. A shared link (/sql/?sql=…) fills the editor but runs
 // nothing until the visitor clicks Run: a link must not start work on someone's machine.
-const { el, cellText, statsText } = window.bake.ui;
+const { el, cellText, statsText, csvText, saveFile } = window.bake.ui;
 const MB = 1024 * 1024;
 
 const form = document.getElementById("sql-form");
@@ -56,26 +56,8 @@ function showProgress(p) {
   progress.title = `${mbText(p.bytes)}${of} fetched in ${p.requests} request${p.requests === 1 ? "" : "s"}`;
 }
 
-function csv(res) {
-  const quote = (v) => {
-    const s = v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v);
-    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
-  return [res.columns, ...res.rows].map((r) => r.map(quote).join(",")).join("\r\n") + "\r\n";
-}
-
-/** Saves `body` as a file named `name` (built when asked: a 10,000-row answer is not
- * turned into CSV and JSON before anyone wants it). */
-function download(name, body, type) {
-  const url = URL.createObjectURL(new Blob([body], { type }));
-  const a = el("a", { href: url, download: name, hidden: "" });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
-}
-csvButton.addEventListener("click", () => last && download("result.csv", csv(last), "text/csv"));
-jsonButton.addEventListener("click", () => last && download("result.json", JSON.stringify({ columns: last.columns, rows: last.rows }), "application/json"));
+csvButton.addEventListener("click", () => last && saveFile("result.csv", csvText(last.columns, last.rows), "text/csv"));
+jsonButton.addEventListener("click", () => last && saveFile("result.json", JSON.stringify({ columns: last.columns, rows: last.rows }), "application/json"));
 
 /** Forgets the shown answer: its table, pager and downloads (which must not offer rows
  * from a query that is no longer the one on screen). */

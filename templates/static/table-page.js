@@ -1,6 +1,6 @@
 // A table page (/tables/DB/TABLE/): paging, sorting, per-column filters and facet counts,
 // each one SQL query over HTTP Range. State lives in the URL, so links and Back work.
-const { el, cellText, statsText } = window.bake.ui;
+const { el, cellText, statsText, csvText, saveFile } = window.bake.ui;
 const PAGE = 50;
 
 const root = document.querySelector(".table-page");
@@ -169,23 +169,6 @@ const inline = (text, params) => {
   return text.replace(/\?/g, () => literal(params[i++]));
 };
 
-function csv(columns, rows) {
-  const quote = (v) => {
-    const s = v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v);
-    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
-  return [columns, ...rows].map((r) => r.map(quote).join(",")).join("\r\n") + "\r\n";
-}
-
-function download(name, body, type) {
-  const url = URL.createObjectURL(new Blob([body], { type }));
-  const a = el("a", { href: url, download: name, hidden: "" });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
-}
-
 // What the export buttons download: every row of the current view (filters and sort), not
 // only the page shown. Set by load().
 let view = null;
@@ -195,8 +178,8 @@ async function exportView(format) {
   try {
     const res = await sql(query, params, { maxRows: Math.max(1, count), budget: 512 * 1024 * 1024, maxBytes: 512 * 1024 * 1024, timeLimit: 120_000 });
     const name = `${TABLE}${view.filtered ? "-filtered" : ""}.${format}`;
-    if (format === "csv") download(name, csv(res.columns, res.rows), "text/csv");
-    else download(name, JSON.stringify({ columns: res.columns, rows: res.rows }), "application/json");
+    if (format === "csv") saveFile(name, csvText(res.columns, res.rows), "text/csv");
+    else saveFile(name, JSON.stringify({ columns: res.columns, rows: res.rows }), "application/json");
     root.dataset.exported = String(res.rows.length);
   } catch (e) {
     errorBox.textContent = `The download failed: ${e.kind === "cancelled" ? "cancelled" : e.message}`;
