@@ -7,6 +7,14 @@ const status = document.querySelector(".search-status");
 const list = document.querySelector("ol.search-results");
 const pager = document.querySelector(".search-pager");
 
+// A hit's section as its title (the section filter's options name them), a data row as
+// the table it belongs to; the home page's "/" says nothing.
+const sectionTitles = new Map([...form.section.options].filter((o) => o.value).map((o) => [o.value, o.text]));
+function whereText(h) {
+  if (h.kind === "row") return `row in ${h.section.split("/").filter(Boolean).pop() || "a table"}`;
+  return sectionTitles.get(h.section) || "";
+}
+
 async function run() {
   const params = new URLSearchParams(location.search);
   const q = (params.get("q") || "").trim();
@@ -27,21 +35,32 @@ async function run() {
     const res = await window.bake.search(q, {
       limit: PAGE, offset: (page - 1) * PAGE, section, tags: tag ? [tag] : [],
     });
-    status.textContent = `${res.total} result${res.total === 1 ? "" : "s"} for “${q}” · ${statsText(res.stats)}`;
+    status.textContent = `${res.total.toLocaleString("en-US")} result${res.total === 1 ? "" : "s"} for “${q}”`;
+    // What it cost stays out of the sentence a visitor reads.
+    status.title = statsText(res.stats);
     for (const h of res.hits) {
       list.append(
         el("li", { class: `hit hit-${h.kind}` },
           el("a", { href: h.url }, el("strong", { text: h.title })),
-          el("small", { class: "hit-section", text: h.section }),
+          whereText(h) ? el("small", { class: "hit-section", text: whereText(h) }) : "",
           el("br"),
           snippetNode(h.snippet)),
       );
     }
-    const pages = Math.ceil(res.total / PAGE);
-    for (let p = 1; p <= Math.min(pages, 20); p++) {
-      const u = new URLSearchParams(params);
-      u.set("page", p);
-      pager.append(p === page ? el("span", { "aria-current": "page", text: String(p) }) : el("a", { href: `?${u}`, text: String(p) }));
+    // A pager only when there is more than one page: a lone "1" tells nothing.
+    const pages = Math.min(Math.ceil(res.total / PAGE), Math.floor(10_000 / PAGE));
+    if (pages > 1) {
+      const link = (p, text, rel) => {
+        const u = new URLSearchParams(params);
+        u.set("page", p);
+        return el("a", { href: `?${u}`, text, rel });
+      };
+      if (page > 1) pager.append(link(page - 1, "← Previous", "prev"));
+      const first = Math.max(1, Math.min(page - 9, pages - 19));
+      for (let p = first; p <= Math.min(pages, first + 19); p++) {
+        pager.append(p === page ? el("span", { "aria-current": "page", text: String(p) }) : link(p, String(p)));
+      }
+      if (page < pages) pager.append(link(page + 1, "Next →", "next"));
     }
   } catch (e) {
     status.replaceChildren(el("span", { class: "error", role: "alert", text: e.message }));

@@ -47,7 +47,13 @@ async fn search_box_search_page_sql_console_and_table_page() {
         .await
         .unwrap();
     let status = b.wait_for(r#"/results? for/.test(document.querySelector(".search-status").textContent) && document.querySelector(".search-status").textContent"#, 30).await;
-    assert!(status.as_str().unwrap().contains("request"), "{status}");
+    // The counters are in the status's tooltip, not in the sentence a visitor reads.
+    assert!(!status.as_str().unwrap().contains("request"), "{status}");
+    let title = b
+        .eval(r#"return document.querySelector(".search-status").title"#)
+        .await
+        .unwrap();
+    assert!(title.as_str().unwrap().contains("request"), "{title}");
     let marks = b
         .wait_for(
             r#"document.querySelectorAll(".search-results mark").length"#,
@@ -55,6 +61,67 @@ async fn search_box_search_page_sql_console_and_table_page() {
         )
         .await;
     assert!(marks.as_u64().unwrap() >= 1);
+    // Hits name their section by its title, not its path.
+    let sections = b
+        .eval(r#"return [...document.querySelectorAll(".hit-section")].map(s => s.textContent)"#)
+        .await
+        .unwrap();
+    let sections: Vec<&str> = sections
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(sections.contains(&"Caching"), "{sections:?}");
+    assert!(!sections.iter().any(|s| s.starts_with('/')), "{sections:?}");
+    // The two search landmarks on /search/ have different names.
+    let names = b
+        .eval(r#"return [...document.querySelectorAll("[role=search]")].map(f => f.getAttribute("aria-label"))"#)
+        .await
+        .unwrap();
+    assert_eq!(names, json!(["Site search", "Search with filters"]));
+    // One page of results gets no pager (a lone "1" says nothing) …
+    let pager = b
+        .eval(r#"return document.querySelector(".search-pager").childElementCount"#)
+        .await
+        .unwrap();
+    assert_eq!(pager, json!(0));
+    // … several get numbers, Previous and Next.
+    let pager_of = |url: String| {
+        let b = &b;
+        async move {
+            b.client.goto(&url).await.unwrap();
+            b.wait_for(
+                r#"document.querySelector(".search-pager").childElementCount && 1"#,
+                30,
+            )
+            .await;
+            let links = b
+                .eval(r#"return [...document.querySelectorAll(".search-pager > *")].map(a => (a.getAttribute("aria-current") ? "*" : "") + a.textContent)"#)
+                .await
+                .unwrap();
+            links
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let first = pager_of(format!("{base}/search/?q=cache")).await;
+    assert_eq!(first.first().map(String::as_str), Some("*1"), "{first:?}");
+    assert_eq!(
+        first.last().map(String::as_str),
+        Some("Next →"),
+        "{first:?}"
+    );
+    let second = pager_of(format!("{base}/search/?q=cache&page=2")).await;
+    assert_eq!(
+        second.first().map(String::as_str),
+        Some("← Previous"),
+        "{second:?}"
+    );
+    assert!(second.contains(&"*2".to_string()), "{second:?}");
 
     // The SQL console runs a query over Range and shows rows and stats.
     b.client
