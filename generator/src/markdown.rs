@@ -179,6 +179,17 @@ pub fn render(
                     }
                 }
             }
+            // pulldown-cmark's checkbox has no accessible name (axe: "form elements must have
+            // labels"); the item's text follows it, so the name says only its state.
+            Event::TaskListMarker(done) => {
+                out.push(Event::InlineHtml(CowStr::from(if *done {
+                    r#"<input type="checkbox" disabled checked aria-label="done"> "#
+                } else {
+                    r#"<input type="checkbox" disabled aria-label="to do"> "#
+                })));
+                i += 1;
+                continue;
+            }
             _ => {}
         }
         if let Event::Text(t) | Event::Code(t) = event {
@@ -509,17 +520,23 @@ mod tests {
 
     #[test]
     fn gfm_features_and_code_classes() {
-        let md = "| a | b |\n|---|---|\n| 1 | 2 |\n\n~~old~~ new[^1]\n\n[^1]: note\n\n- [x] done\n\n```rust\nfn x() {}\n```\n";
+        let md = "| a | b |\n|---|---|\n| 1 | 2 |\n\n~~old~~ new[^1]\n\n[^1]: note\n\n- [x] done\n- [ ] open\n\n```rust\nfn x() {}\n```\n";
         let r = render(Path::new("a.md"), md, 1, &none, &no_fences).unwrap();
         for needle in [
             "<table>",
             "<del>old</del>",
             "footnote",
-            "checkbox",
+            r#"<input type="checkbox" disabled checked aria-label="done"> done"#,
             r#"class="language-rust""#,
         ] {
             assert!(r.html.contains(needle), "missing {needle} in {}", r.html);
         }
+        assert!(
+            r.html
+                .contains(r#"<input type="checkbox" disabled aria-label="to do"> open"#),
+            "{}",
+            r.html
+        );
     }
 
     #[test]
