@@ -49,6 +49,24 @@ ensure_browser() {
   fi
 }
 
+# The accessibility tests run axe-core (from the npm registry, checked against its hash) in
+# each page kind; unpacked under target/ so a clean clone fetches it once.
+AXE_VERSION=4.11.0
+AXE_SHA256=e9e5863c33a874f09bc01acd9234b7e3c871479f5eef8802fa582544465e6d01
+ensure_axe() {
+  local dir="${CARGO_TARGET_DIR:-target}/axe-core-$AXE_VERSION"
+  if [ ! -f "$dir/axe.min.js" ]; then
+    command -v curl >/dev/null || apt_install curl
+    echo "bake: fetching axe-core $AXE_VERSION" >&2
+    mkdir -p "$dir"
+    curl -sSfL "https://registry.npmjs.org/axe-core/-/axe-core-$AXE_VERSION.tgz" |
+      tar xz -C "$dir" --strip-components=1 package/axe.min.js
+    echo "$AXE_SHA256  $dir/axe.min.js" | sha256sum -c --quiet
+  fi
+  export BAKE_AXE_JS
+  BAKE_AXE_JS="$(cd "$dir" && pwd)/axe.min.js"
+}
+
 # ensure_browser in the background, so the download and unpacking overlap with compiling
 # (clang, from ensure_build_tools, must be installed before: apt has one lock). Its output
 # goes to a file, shown if it fails; wait_browser_install waits for it and fails with it.

@@ -119,21 +119,27 @@ fn free_port() -> u16 {
 impl Browser {
     /// Starts chromedriver and a fresh headless Chromium profile.
     pub async fn start() -> Browser {
-        Browser::start_with(true, None).await
+        Browser::start_with(true, None, false).await
+    }
+
+    /// Like [`Browser::start`], with the system's colour scheme dark
+    /// (`prefers-color-scheme: dark` matches on every page).
+    pub async fn start_dark() -> Browser {
+        Browser::start_with(true, None, true).await
     }
 
     /// Like [`Browser::start`], with JavaScript switched off for every site.
     pub async fn start_without_javascript() -> Browser {
-        Browser::start_with(false, None).await
+        Browser::start_with(false, None, false).await
     }
 
     /// Like [`Browser::start`], on the profile folder `profile`, which outlives the session:
     /// a second session on it is the same browser started again (its storage kept).
     pub async fn start_on_profile(profile: &Path) -> Browser {
-        Browser::start_with(true, Some(profile)).await
+        Browser::start_with(true, Some(profile), false).await
     }
 
-    async fn start_with(javascript: bool, profile: Option<&Path>) -> Browser {
+    async fn start_with(javascript: bool, profile: Option<&Path>, dark: bool) -> Browser {
         let (own, profile) = match profile {
             Some(p) => (None, p.to_path_buf()),
             None => {
@@ -147,7 +153,7 @@ impl Browser {
         let mut failures = Vec::new();
         for _ in 0..3 {
             let (mut driver, port) = start_driver();
-            match connect(port, javascript, &profile).await {
+            match connect(port, javascript, &profile, dark).await {
                 Ok(client) => {
                     return Browser {
                         client,
@@ -245,7 +251,16 @@ fn start_driver() -> (Child, u16) {
 }
 
 /// A headless Chromium session through the chromedriver on `port`, on `profile`.
-async fn connect(port: u16, javascript: bool, profile: &Path) -> Result<Client, String> {
+async fn connect(
+    port: u16,
+    javascript: bool,
+    profile: &Path,
+    dark: bool,
+) -> Result<Client, String> {
+    let scheme = format!(
+        "--blink-settings=preferredColorScheme={}",
+        if dark { 0 } else { 1 }
+    );
     let caps = json!({
         "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
@@ -253,7 +268,7 @@ async fn connect(port: u16, javascript: bool, profile: &Path) -> Result<Client, 
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--disable-dev-shm-usage", "--window-size=1280,1000",
-                format!("--user-data-dir={}", profile.display()),
+                format!("--user-data-dir={}", profile.display()), scheme,
             ],
             "prefs": { "profile.managed_default_content_settings.javascript": if javascript { 1 } else { 2 } }
         }

@@ -3,6 +3,7 @@
 //! module reads (`bake_tests::demo_site`) is built once per process. Add a module here
 //! rather than a new file in `tests/tests/`, which would be a binary of its own.
 
+mod accessibility;
 mod browser;
 mod data_pages;
 mod gallery;
