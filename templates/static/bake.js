@@ -483,7 +483,7 @@ function setupSearchBox() {
   const note = (cls, text) => el("li", { role: "option", class: cls, "aria-disabled": "true", text });
   const show = (items, said) => {
     panel.replaceChildren(...items);
-    active = -1;
+    choose(-1); // the new options reuse the old ids: drop the chosen one
     status.textContent = said;
     setOpen(true);
   };

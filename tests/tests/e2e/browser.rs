@@ -1019,6 +1019,22 @@ async fn header_search_box_opens_closes_and_works_from_the_keyboard() {
         "{s}"
     );
 
+    // New results (typing on) drop the chosen one: its id now names another result.
+    input.send_keys(" key").await.unwrap();
+    b.wait_for(
+        r#"(() => { const i = document.querySelector("form.search-box input");
+            return i.value === "cache key" && !i.hasAttribute("aria-activedescendant")
+                && document.querySelector(".search-box-status").textContent.length > 0; })() && 1"#,
+        30,
+    )
+    .await;
+    let s = state().await;
+    assert_eq!(
+        (&s["active"], &s["shown"]),
+        (&Value::Null, &json!(true)),
+        "{s}"
+    );
+
     // Escape closes the list and keeps what was typed; ↓ opens it again.
     input.send_keys(&Key::Escape).await.unwrap();
     let s = state().await;
@@ -1028,7 +1044,7 @@ async fn header_search_box_opens_closes_and_works_from_the_keyboard() {
             &json!(false),
             &json!("false"),
             &Value::Null,
-            &json!("cache")
+            &json!("cache key")
         ),
         "{s}"
     );
