@@ -1025,6 +1025,16 @@ impl<'a> SiteModel<'a> {
                     .collect::<Vec<_>>()
                     .join("\n"),
                 body: r.text.clone(),
+                sections: r
+                    .toc
+                    .iter()
+                    .zip(&r.section_starts)
+                    .map(|(h, &offset)| search::SectionMark {
+                        offset,
+                        anchor: h.id.clone(),
+                        title: h.title.clone(),
+                    })
+                    .collect(),
                 url: p.url.clone(),
                 section: self.owner[i].clone(),
                 tags: p.front.tags.clone(),

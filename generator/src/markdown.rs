@@ -28,6 +28,9 @@ pub struct Rendered {
     pub toc: Vec<TocEntry>,
     /// Visible text, for the search index and summaries.
     pub text: String,
+    /// Where each heading of `toc` starts in `text` (byte offsets, same order): the search
+    /// index cuts a page into its sections with them (sub-results).
+    pub section_starts: Vec<usize>,
     /// Canned query names this page uses.
     pub queries: Vec<String>,
     /// Diagrams drawn on this page (filled in by the build, which renders them).
@@ -86,6 +89,8 @@ pub fn render(
     let mut out: Vec<Event> = Vec::with_capacity(events.len());
     let mut rendered = Rendered::default();
     let mut used_ids: std::collections::HashMap<String, usize> = Default::default();
+    // Offsets of the headings in the text before its whitespace is collapsed.
+    let mut raw_starts: Vec<usize> = Vec::new();
     let mut i = 0;
     while i < events.len() {
         let (event, range) = &events[i];
@@ -110,6 +115,7 @@ pub fn render(
                         base
                     },
                 );
+                raw_starts.push(rendered.text.len());
                 rendered.toc.push(TocEntry {
                     level: heading_number(*level),
                     id: id.clone(),
@@ -203,7 +209,7 @@ pub fn render(
     let mut html = String::with_capacity(body.len() * 3 / 2);
     pulldown_cmark::html::push_html(&mut html, out.into_iter());
     rendered.html = alignment_as_classes(html);
-    rendered.text = collapse_whitespace(&rendered.text);
+    (rendered.text, rendered.section_starts) = collapse_sections(&rendered.text, &raw_starts);
     Ok(rendered)
 }
 
@@ -347,6 +353,34 @@ fn collapse_whitespace(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// `text` with its whitespace collapsed, and where each part starting at `starts` (raw
+/// offsets, ascending) begins in the result: each part is collapsed alone, so the offsets
+/// stay exact.
+fn collapse_sections(text: &str, starts: &[usize]) -> (String, Vec<usize>) {
+    let mut out = String::with_capacity(text.len());
+    let mut offsets = Vec::with_capacity(starts.len());
+    let mut bounds = starts.to_vec();
+    bounds.push(text.len());
+    let push = |part: &str, out: &mut String| {
+        let part = collapse_whitespace(part);
+        if !part.is_empty() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(&part);
+        }
+    };
+    push(&text[..bounds[0]], &mut out);
+    for pair in bounds.windows(2) {
+        // The next part starts after the separating space.
+        offsets.push(if out.is_empty() { 0 } else { out.len() + 1 });
+        push(&text[pair[0]..pair[1]], &mut out);
+        let last = offsets.len() - 1;
+        offsets[last] = offsets[last].min(out.len());
+    }
+    (out, offsets)
+}
+
 /// Parses `a="x", b='y'` (commas optional), as in shortcode arguments and fence attributes.
 pub fn parse_key_values(text: &str) -> std::result::Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
@@ -450,6 +484,29 @@ mod tests {
 
     fn none(_: &Shortcode, _: usize) -> Result<String> {
         Ok("<table>Q</table>".into())
+    }
+
+    #[test]
+    fn each_heading_knows_where_its_section_starts_in_the_text() {
+        let r = render(
+            Path::new("a.md"),
+            "Intro   text.\n\n## First  part\n\nOne\n\ttwo.\n\n##\n\n## Third\n\nEnd.\n",
+            1,
+            &none,
+            &no_fences,
+        )
+        .unwrap();
+        assert_eq!(r.text, "Intro text. First part One two. Third End.");
+        assert_eq!(r.section_starts.len(), r.toc.len());
+        let at = |i: usize| &r.text[r.section_starts[i]..];
+        assert!(
+            at(0).starts_with("First part One"),
+            "{:?}",
+            r.section_starts
+        );
+        // An empty heading starts where the next one does.
+        assert!(at(1).starts_with("Third"));
+        assert!(at(2).starts_with("Third End."));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! `wasm_query::search` — they are the contract with the browser, which opens the pack
 //! through a read-only Directory (see docs/manifest.md). This module gathers the documents.
 
-pub use wasm_query::search::build::{PackedIndex, SearchDoc, unpack};
+pub use wasm_query::search::build::{PackedIndex, SearchDoc, SectionMark, unpack};
 pub use wasm_query::search::{PACK_BLOCK_SIZE, TOKENIZER, schema};
 
 use crate::config::Config;
@@ -110,6 +110,7 @@ fn documents(config: &Config, dbs: &Databases, check_only: bool) -> Result<Vec<S
                 title: texts[0].clone(),
                 headings: String::new(),
                 body: texts[1..].join(" "),
+                sections: Vec::new(),
                 url: format!("{section}?rowid={rowid}"),
                 section: section.clone(),
                 tags: vec![],
@@ -142,6 +143,7 @@ mod tests {
                 } else {
                     "load balancers spread requests".into()
                 },
+                sections: Vec::new(),
                 url: format!("/p{i}/"),
                 section: "/".into(),
                 tags: vec!["http".into()],

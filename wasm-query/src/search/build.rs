@@ -11,6 +11,7 @@ use tantivy::directory::{Directory, RamDirectory};
 use tantivy::indexer::NoMergePolicy;
 use tantivy::{Index, IndexSettings, IndexWriter, TantivyDocument};
 
+use super::vocabulary::{VOCAB_FILE, VocabularyBuilder};
 use super::{PACK_BLOCK_SIZE, PackDirectory, open_reader, schema};
 use crate::manifest::{ByteRange, PackEntry};
 
@@ -25,12 +26,35 @@ pub struct SearchDoc {
     pub headings: String,
     /// Body text (stored too: snippets are cut from it).
     pub body: String,
+    /// Where the body's sections start (pages; empty for data rows), in order.
+    pub sections: Vec<SectionMark>,
     /// Where the hit links to.
     pub url: String,
     /// Section URL (pages) or table page URL (rows), for filtering.
     pub section: String,
     /// Tags, for filtering.
     pub tags: Vec<String>,
+}
+
+/// A heading of a page and where its section starts in the page's body.
+#[derive(Debug, Clone)]
+pub struct SectionMark {
+    /// Byte offset in [`SearchDoc::body`] where the section (its heading's text) starts.
+    pub offset: usize,
+    /// The heading's id, for a link to the section.
+    pub anchor: String,
+    /// The heading's text.
+    pub title: String,
+}
+
+/// The stored form of a document's sections: lines `offset\tanchor\ttitle` (tabs and
+/// line breaks inside titles become spaces). Read back by `SearchSession`.
+fn encode_sections(sections: &[SectionMark]) -> String {
+    let clean = |s: &str| s.replace(['\t', '\n', '\r'], " ");
+    sections
+        .iter()
+        .map(|s| format!("{}\t{}\t{}\n", s.offset, clean(&s.anchor), clean(&s.title)))
+        .collect()
 }
 
 /// The packed index: the pack's bytes plus its layout.
@@ -84,7 +108,7 @@ pub fn build_index(docs: &[SearchDoc]) -> Result<PackedIndex, String> {
         .map_err(err)?;
     super::tokenizer::register(&index);
     let field = |name: &str| schema.get_field(name).expect("field in schema");
-    let (kind, title, headings, body, url, section, tags) = (
+    let (kind, title, headings, body, url, section, tags, sections) = (
         field("kind"),
         field("title"),
         field("headings"),
@@ -92,7 +116,9 @@ pub fn build_index(docs: &[SearchDoc]) -> Result<PackedIndex, String> {
         field("url"),
         field("section"),
         field("tags"),
+        field("sections"),
     );
+    let mut vocabulary = VocabularyBuilder::default();
     // One worker thread: doc ids, and so the output bytes, stay the same from build to build.
     let mut writer: IndexWriter = index
         .writer_with_num_threads(1, 128 * 1024 * 1024)
@@ -109,6 +135,10 @@ pub fn build_index(docs: &[SearchDoc]) -> Result<PackedIndex, String> {
         for t in &d.tags {
             doc.add_text(tags, t);
         }
+        if !d.sections.is_empty() {
+            doc.add_text(sections, encode_sections(&d.sections));
+        }
+        vocabulary.add(&[&d.title, &d.headings, &d.body]);
         writer.add_document(doc).map_err(err)?;
     }
     writer.commit().map_err(err)?;
@@ -117,15 +147,20 @@ pub fn build_index(docs: &[SearchDoc]) -> Result<PackedIndex, String> {
         writer.merge(&ids).wait().map_err(err)?;
     }
     writer.wait_merging_threads().map_err(err)?;
-    let mut packed = pack(&index, &ram)?;
-    let hot = record_hot_ranges(&packed.pack, &packed.entries)?;
+    let mut packed = pack(&index, &ram, vocabulary.finish())?;
+    let mut hot = record_hot_ranges(&packed.pack, &packed.entries)?;
+    // Typo correction and completion read the whole vocabulary on every search: it is hot.
+    if let Some(PackEntry::Range(r)) = packed.entries.get(VOCAB_FILE) {
+        hot.push(*r);
+    }
     packed.hot = whole_blocks(&hot, PACK_BLOCK_SIZE as u64, packed.pack.len() as u64);
     Ok(packed)
 }
 
 /// Packs the index's segments (one, after [`build_index`]), renaming each after a hash of
-/// its contents. Files are laid out in name order; `meta.json` and `.managed.json` are inlined.
-fn pack(index: &Index, raw: &RamDirectory) -> Result<PackedIndex, String> {
+/// its contents, and the vocabulary ([`VOCAB_FILE`], not a tantivy file). Files are laid out
+/// in name order; `meta.json` and `.managed.json` are inlined.
+fn pack(index: &Index, raw: &RamDirectory, vocabulary: Vec<u8>) -> Result<PackedIndex, String> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
     let metas = index.searchable_segment_metas().map_err(|e| err(&e))?;
     let dir = index.directory();
@@ -172,6 +207,9 @@ fn pack(index: &Index, raw: &RamDirectory) -> Result<PackedIndex, String> {
             files.insert(format!("{new}{ext}"), bytes);
         }
     }
+    // tantivy manages the segment files; the vocabulary is bake's own.
+    let managed: Vec<String> = files.keys().cloned().collect();
+    files.insert(VOCAB_FILE.to_string(), vocabulary);
     let mut pack = Vec::new();
     let mut entries = BTreeMap::new();
     for (name, bytes) in &files {
@@ -190,7 +228,6 @@ fn pack(index: &Index, raw: &RamDirectory) -> Result<PackedIndex, String> {
         pack.len().div_ceil(PACK_BLOCK_SIZE as usize) * PACK_BLOCK_SIZE as usize,
         0,
     );
-    let managed: Vec<&String> = files.keys().collect();
     entries.insert(
         ".managed.json".into(),
         PackEntry::Inline(serde_json::to_string(&managed).expect("strings serialize")),
@@ -206,7 +243,8 @@ fn pack(index: &Index, raw: &RamDirectory) -> Result<PackedIndex, String> {
 
 /// The byte ranges of `pack` that opening the index reads whatever the query: tantivy's
 /// file footers, the doc store's skip index, and for every indexed field its term
-/// dictionary's index, its postings header and its field norms. Recorded by opening the
+/// dictionary's index, its postings header and its field norms, and the fast columns' headers
+/// (facet counts). Recorded by opening the
 /// index exactly as [`SearchSession`](super::SearchSession) does, through a
 /// [`PackDirectory`] that logs every read. Exact bytes, sorted, touching ranges merged.
 pub fn record_hot_ranges(
@@ -226,6 +264,9 @@ pub fn record_hot_ranges(
             }
             if entry.has_fieldnorms() {
                 segment.fieldnorms_readers().get_field(field).map_err(err)?;
+            }
+            if entry.is_fast() {
+                segment.fast_fields().str(entry.name()).map_err(err)?;
             }
         }
     }

@@ -15,6 +15,7 @@ fn page(title: &str, section: &str, tags: &[&str], headings: &str, body: &str) -
         title: title.into(),
         headings: headings.into(),
         body: body.into(),
+        sections: Vec::new(),
         url: format!("/{}/", title.to_lowercase().replace(' ', "-")),
         section: section.into(),
         tags: tags.iter().map(|t| t.to_string()).collect(),
@@ -82,6 +83,7 @@ fn corpus() -> Vec<SearchDoc> {
             title: "JFK".into(),
             headings: String::new(),
             body: "John F Kennedy International Airport New York".into(),
+            sections: Vec::new(),
             url: "/tables/nyc/airports/?rowid=1".into(),
             section: "/tables/nyc/airports/".into(),
             tags: vec![],
@@ -91,6 +93,7 @@ fn corpus() -> Vec<SearchDoc> {
             title: "LGA airport".into(),
             headings: String::new(),
             body: String::new(),
+            sections: Vec::new(),
             url: "/tables/nyc/airports/?rowid=2".into(),
             section: "/tables/nyc/airports/".into(),
             tags: vec![],
@@ -116,6 +119,7 @@ fn corpus() -> Vec<SearchDoc> {
             title: format!("Note {i} {}", vocab[next() % vocab.len()]),
             headings: format!("{} {}", vocab[next() % 600], vocab[next() % 600]),
             body: words.join(" "),
+            sections: Vec::new(),
             url: format!("/notes/{i}/"),
             section: sections[i % 4].into(),
             tags: if i % 3 == 0 {
@@ -249,6 +253,17 @@ fn queries() -> Vec<(&'static str, SearchOptions)> {
         ("!!! ... ??? -- \"\"", opts()),
         ("title:cache AND (edge OR [a TO z] ^2 *", opts()),
         ("escaping", opts()),
+        // Typos, completion of the last word, and the same with `exact`.
+        ("load balancr", opts()),
+        ("helth", opts()),
+        ("balan", opts()),
+        (
+            "balan",
+            SearchOptions {
+                exact: true,
+                ..opts()
+            },
+        ),
     ]
 }
 
@@ -458,7 +473,11 @@ fn escaping_and_marking_helpers() {
     assert_eq!(mark_html("héllo", &[inside_e]), "héllo", "2 is inside é");
     assert_eq!(lead("short", 10), "short");
     assert_eq!(lead("one two three four", 12), "one two…");
-    assert_eq!(split_query(r#" a "b c"d "e"#), vec!["a", "b c", "d", "e"]);
+    let texts: Vec<&str> = split_query(r#" a "b c"d "e"#)
+        .iter()
+        .map(|p| p.text)
+        .collect();
+    assert_eq!(texts, vec!["a", "b c", "d", "e"]);
 }
 
 /// Requests for: opening, a cold search, a different cold search, a warm repeat.
@@ -789,6 +808,7 @@ fn a_page_of_hits_reads_a_small_store_in_one_request() {
                 title: format!("Page {i}"),
                 headings: String::new(),
                 body: words.join(" "),
+                sections: Vec::new(),
                 url: format!("/p/{i}/"),
                 section: "/p/".into(),
                 tags: vec![],
@@ -822,4 +842,280 @@ fn a_page_of_hits_reads_a_small_store_in_one_request() {
     // The term's postings (its dictionary block is hot), then the whole store: two. Read as
     // tantivy asks, block by block, the hits' four store blocks took three.
     assert!(st.requests <= 2, "{st:?} store {store:?}");
+}
+
+// ---- forgiving search: typos, completion, sub-results, facets ------------------------------
+
+/// A session over `docs` built with the generator's recipe.
+fn session_of(docs: &[SearchDoc]) -> SearchSession {
+    let p = build_index(docs).unwrap();
+    SearchSession::from_index(unpack(&p.pack, &p.entries).unwrap()).unwrap()
+}
+
+fn urls(r: &SearchResults) -> Vec<&str> {
+    r.hits.iter().map(|h| h.url.as_str()).collect()
+}
+
+#[test]
+fn a_typo_finds_the_word_meant_and_says_what_was_searched() {
+    let s = ram_session();
+    let r = s.search("load balancr", &opts()).unwrap();
+    assert_eq!(titles(&r), ["Load balancers"], "{r:#?}");
+    assert_eq!(r.corrected.as_deref(), Some("load balancer"));
+    // A transposition is one edit.
+    let r = s.search("heatlh", &opts()).unwrap();
+    assert_eq!(titles(&r), ["Load balancers"]);
+    assert_eq!(r.corrected.as_deref(), Some("health"));
+    // Quoted phrases stay as typed, and are shown quoted.
+    let r = s.search("\"inverted index\" tokenizrs", &opts()).unwrap();
+    assert_eq!(titles(&r), ["Search engines"]);
+    assert_eq!(
+        r.corrected.as_deref(),
+        Some("\"inverted index\" tokenizers")
+    );
+    // Words spelled right are not "corrected"; nothing near means nothing found.
+    assert_eq!(s.search("health", &opts()).unwrap().corrected, None);
+    let r = s.search("qqqqqq", &opts()).unwrap();
+    assert_eq!((r.total, r.corrected), (0, None));
+    // Short words are never corrected (too many near words): "helo" is 1 edit from nothing
+    // here, "hel" is not even tried.
+    assert_eq!(s.search("hel ", &opts()).unwrap().total, 0);
+}
+
+#[test]
+fn two_edits_are_forgiven_only_in_long_words() {
+    let s = ram_session();
+    // "revalidate" (10 letters) with 2 edits.
+    let r = s.search("stale revalidtae ", &opts()).unwrap();
+    assert_eq!(titles(&r), ["HTTP caching"], "{r:#?}");
+    // "health" (6 letters) with 2 edits is too far.
+    assert_eq!(s.search("hleath ", &opts()).unwrap().total, 0);
+}
+
+#[test]
+fn exact_turns_correction_and_completion_off() {
+    let s = ram_session();
+    let exact = SearchOptions {
+        exact: true,
+        ..opts()
+    };
+    let r = s.search("load balancr", &exact).unwrap();
+    assert_eq!((r.total, r.corrected), (0, None));
+    assert_eq!(s.search("balan", &exact).unwrap().total, 0);
+    assert_eq!(s.search("balan", &opts()).unwrap().total, 1);
+}
+
+#[test]
+fn the_last_word_completes_while_it_is_being_typed() {
+    let s = ram_session();
+    let r = s.search("balan", &opts()).unwrap();
+    assert_eq!(titles(&r), ["Load balancers"]);
+    assert_eq!(r.corrected, None, "a completion is not a correction");
+    // "inver" completes to "inverted": both pages that hold it.
+    assert_eq!(s.search("index inver", &opts()).unwrap().total, 2);
+    // A space after it: the word is finished, and nothing is called "balan".
+    assert_eq!(s.search("balan ", &opts()).unwrap().total, 0);
+    // Only the last word completes.
+    assert_eq!(s.search("balan health", &opts()).unwrap().total, 0);
+    // A quoted last word is exact.
+    assert_eq!(s.search("\"balan", &opts()).unwrap().total, 0);
+}
+
+#[test]
+fn a_match_as_typed_ranks_above_a_correction() {
+    let doc = |i: usize, body: &str| SearchDoc {
+        kind: "page",
+        title: format!("Page {i}"),
+        headings: String::new(),
+        body: body.into(),
+        sections: Vec::new(),
+        url: format!("/p{i}/"),
+        section: "/".into(),
+        tags: vec![],
+    };
+    // "colour" is in one page (rare), "color" in three: both are searched, the page that
+    // says "colour" comes first, and nothing was "corrected".
+    let s = session_of(&[
+        doc(1, "color theory color wheels color"),
+        doc(2, "color theory"),
+        doc(3, "colour theory"),
+        doc(4, "color again"),
+    ]);
+    let r = s.search("colour ", &opts()).unwrap();
+    assert_eq!(r.total, 4);
+    assert_eq!(urls(&r)[0], "/p3/", "{r:#?}");
+    assert_eq!(r.corrected, None);
+}
+
+fn sectioned_page() -> SearchDoc {
+    let body = "Caches keep copies. Freshness Max-age keeps a copy fresh for a while. \
+                Validation An ETag lets a cache revalidate; ETag values are opaque. \
+                Purging Purge removes copies from every cache.";
+    let at = |heading: &str| body.find(heading).unwrap();
+    let mark = |heading: &str, anchor: &str| build::SectionMark {
+        offset: at(heading),
+        anchor: anchor.into(),
+        title: heading.into(),
+    };
+    SearchDoc {
+        kind: "page",
+        title: "HTTP caching".into(),
+        headings: "Freshness Validation Purging".into(),
+        body: body.into(),
+        sections: vec![
+            mark("Freshness", "freshness"),
+            mark("Validation", "validation"),
+            mark("Purging", "purging"),
+        ],
+        url: "/caching/".into(),
+        section: "/".into(),
+        tags: vec![],
+    }
+}
+
+#[test]
+fn a_hit_names_its_best_section_matching_sections_and_words() {
+    let s = session_of(&[sectioned_page()]);
+    let r = s.search("etag", &opts()).unwrap();
+    let hit = &r.hits[0];
+    assert_eq!(hit.anchor, "validation");
+    assert_eq!(hit.words, ["etag"]);
+    assert_eq!(hit.sub_results.len(), 1, "{hit:#?}");
+    let sub = &hit.sub_results[0];
+    assert_eq!(
+        (sub.title.as_str(), sub.anchor.as_str()),
+        ("Validation", "validation")
+    );
+    assert!(sub.snippet.contains("<mark>ETag</mark>"), "{}", sub.snippet);
+    assert!(
+        !sub.snippet.contains("Purge"),
+        "a section's snippet stays in it: {}",
+        sub.snippet
+    );
+
+    // "cache" is in the intro and three sections: the sub-results are in page order, and
+    // the words are as written (lower case), each once.
+    let r = s.search("cache", &opts()).unwrap();
+    let hit = &r.hits[0];
+    let anchors: Vec<&str> = hit.sub_results.iter().map(|s| s.anchor.as_str()).collect();
+    assert_eq!(anchors, ["validation", "purging"]);
+    assert_eq!(hit.words, ["caching", "caches", "cache"]);
+    // One match each in the intro, Validation and Purging: the earliest wins.
+    assert_eq!(hit.anchor, "", "{hit:#?}");
+
+    // Matches only before the first heading: the top of the page, no sub-results.
+    let r = s.search("keep", &opts()).unwrap();
+    assert_eq!(r.hits[0].anchor, "");
+    assert!(r.hits[0].sub_results.iter().all(|s| s.anchor != ""));
+    // Rows and pages without headings have neither.
+    let r = ram_session().search("airport", &opts()).unwrap();
+    assert!(
+        r.hits
+            .iter()
+            .all(|h| h.anchor.is_empty() && h.sub_results.is_empty())
+    );
+}
+
+#[test]
+fn stored_sections_that_make_no_sense_are_skipped() {
+    let parsed = |stored: &str, len: usize| -> Vec<(usize, usize, String)> {
+        parse_sections(stored, len)
+            .into_iter()
+            .map(|s| (s.start, s.end, s.anchor.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        parsed("0\ta\tA\n5\tb\tB\n", 10),
+        [(0, 5, "a".into()), (5, 10, "b".into())]
+    );
+    // Past the end, going backwards, not a number, too few fields: skipped.
+    assert_eq!(
+        parsed("4\ta\tA\n99\tx\tX\n2\ty\tY\nzz\tz\tZ\n6\tq\n8\tb\tB", 10),
+        [(4, 8, "a".into()), (8, 10, "b".into())]
+    );
+}
+
+#[test]
+fn facet_counts_equal_counts_over_the_documents() {
+    let s = ram_session();
+    let docs = corpus();
+    for (q, o) in queries() {
+        let r = s.search(q, &o).unwrap();
+        let kinds: usize = r.facets.kind.iter().map(|c| c.count).sum();
+        assert_eq!(kinds, r.total, "every match has one kind: {q:?}");
+        // Each count is what filtering by that value finds.
+        for c in &r.facets.section {
+            let filtered = SearchOptions {
+                section: Some(c.value.clone()),
+                ..o.clone()
+            };
+            assert_eq!(
+                s.search(q, &filtered).unwrap().total,
+                c.count,
+                "{q:?} {c:?}"
+            );
+        }
+        for c in &r.facets.tags {
+            let mut filtered = o.clone();
+            filtered.tags.push(c.value.clone());
+            assert_eq!(
+                s.search(q, &filtered).unwrap().total,
+                c.count,
+                "{q:?} {c:?}"
+            );
+        }
+        for c in &r.facets.kind {
+            let filtered = SearchOptions {
+                kind: Some(c.value.clone()),
+                ..o.clone()
+            };
+            assert_eq!(
+                s.search(q, &filtered).unwrap().total,
+                c.count,
+                "{q:?} {c:?}"
+            );
+        }
+    }
+    // And by brute force over the corpus, for a filler word (tokens are the words).
+    let word = "w007x";
+    let holds = |d: &SearchDoc| {
+        [&d.title, &d.headings, &d.body]
+            .iter()
+            .any(|t| t.split_whitespace().any(|w| w == word))
+    };
+    let mut sections: BTreeMap<String, usize> = BTreeMap::new();
+    let mut tags: BTreeMap<String, usize> = BTreeMap::new();
+    for d in docs.iter().filter(|d| holds(d)) {
+        *sections.entry(d.section.clone()).or_default() += 1;
+        for t in &d.tags {
+            *tags.entry(t.clone()).or_default() += 1;
+        }
+    }
+    let r = s.search(word, &opts()).unwrap();
+    let as_map = |list: &[FacetCount]| -> BTreeMap<String, usize> {
+        list.iter().map(|c| (c.value.clone(), c.count)).collect()
+    };
+    assert_eq!(as_map(&r.facets.section), sections);
+    assert_eq!(as_map(&r.facets.tags), tags);
+    assert!(
+        r.facets
+            .section
+            .windows(2)
+            .all(|w| w[0].count >= w[1].count)
+    );
+}
+
+#[test]
+fn the_vocabulary_arrives_with_the_hot_ranges() {
+    let p = packed();
+    let (dir, m) = site(p, Hot::Sidecar);
+    let e = engine_over(DirFetch::new(dir.path()), &m);
+    let s = SearchSession::open(e.clone(), &m).unwrap();
+    let opened = e.lock().unwrap().query_stats().requests;
+    assert!(s.vocabulary.documents("balancer") > 0);
+    // Correcting and completing read no vocabulary block beyond what opening read.
+    e.lock().unwrap().begin_query(None);
+    let r = s.search("helth", &opts()).unwrap();
+    assert_eq!(r.corrected.as_deref(), Some("health"));
+    assert_eq!(opened, 1, "opening is one request (the sidecar)");
 }
