@@ -27,9 +27,13 @@ pub fn surface_analyzer() -> TextAnalyzer {
 }
 
 /// Whether `word` belongs in the vocabulary: letters only (numbers, codes and ids are not
-/// mistyped words and would only crowd the list), at least [`MIN_CHARS`].
+/// mistyped words and would only crowd the list), at least [`MIN_CHARS`], none of them CJK
+/// (searched as character pairs, where an edit distance means nothing).
 fn wanted(word: &str) -> bool {
-    word.chars().count() >= MIN_CHARS && word.chars().all(char::is_alphabetic)
+    word.chars().count() >= MIN_CHARS
+        && word
+            .chars()
+            .all(|c| c.is_alphabetic() && !super::tokenizer::is_cjk(c))
 }
 
 /// Counts documents per word while the generator indexes, then writes the file.
