@@ -180,8 +180,8 @@ impl<T: TokenStream> CjkBigramStream<T> {
             if !cjk || j - i == 1 {
                 piece(chars[i].0, end_of(j));
             } else {
-                for k in i..j - 1 {
-                    piece(chars[k].0, end_of(k + 2));
+                for (k, &(start, _)) in chars.iter().enumerate().take(j - 1).skip(i) {
+                    piece(start, end_of(k + 2));
                 }
             }
             i = j;
