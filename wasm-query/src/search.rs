@@ -279,10 +279,11 @@ pub struct SearchResults {
 ///   - the last word, when the text does not end in a space (the visitor is typing it), also
 ///     matches the [`MAX_COMPLETIONS`] most frequent words it begins (`cach` → `cache`,
 ///     `caching`; boost [`COMPLETION_BOOST`]);
-///   - a word of 4+ letters that is in at most [`RARE_DOCUMENTS`] documents also matches the
-///     [`MAX_CORRECTIONS`] nearest words within 1 edit (2 for 8+ letters; a transposition is
-///     one edit; boost [`CORRECTION_BOOST`]). When a word was in no document at all,
-///     `corrected` gives the query with it replaced by the nearest word.
+///   - a word of 4+ letters that is in at most [`RARE_DOCUMENTS`] documents (the last one
+///     too) also matches the [`MAX_CORRECTIONS`] nearest words within 1 edit (2 for 8+
+///     letters; a transposition is one edit; boost [`CORRECTION_BOOST`]). When a word was in
+///     no document at all (and, for the last word, begins none), `corrected` gives the query
+///     with it replaced by the nearest word.
 /// - A query with no words left (empty, only punctuation) matches nothing: `total` 0.
 /// - Filters narrow the matches without changing scores: `section` (exact), every tag in
 ///   `tags` (exact, all required), `kind` (`page` / `row`). `facets` counts kind, section and
@@ -638,8 +639,11 @@ impl SearchSession {
                         completed = true;
                     }
                 }
+                // A word being typed may also be a typo ("robbin" begins "robbinsville" but
+                // means "robin"): it is corrected too, but only called corrected when it
+                // begins no word at all.
                 let letters = word.chars().count();
-                if !completed && letters >= 4 {
+                if letters >= 4 {
                     let documents = self.documents_with(searcher, &typed)?;
                     if documents <= RARE_DOCUMENTS {
                         let edits = if letters >= 8 { 2 } else { 1 };
@@ -648,6 +652,7 @@ impl SearchSession {
                             add(n.word, CORRECTION_BOOST)?;
                         }
                         if documents == 0
+                            && !completed
                             && let Some(n) = near.first()
                         {
                             shown[i] = n.word.to_string();
