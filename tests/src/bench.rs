@@ -24,6 +24,7 @@ mod diagram_bench;
 mod offline_bench;
 mod query_bench;
 mod query_suite;
+mod typing_bench;
 
 use std::ffi::CString;
 use std::fmt::Write as _;
@@ -48,11 +49,12 @@ usage: cargo run --release -p bake-tests --bin bench -- [OPTIONS]
 
   --pages N        content pages of the generated site (default 10000)
   --csv-bytes N    size of the generated CSV; a number of bytes or e.g. 512MiB, 1GiB (default 1GiB)
-  --only site|csv|query|diagrams|offline  run one of the benchmarks (query: requests,
+  --only site|csv|query|diagrams|offline|typing  run one of the benchmarks (query: requests,
                    bytes and round trips of cold and warm queries and searches, and the browser
                    modules' sizes; diagrams: render time of each demo diagram and of the
                    largest inputs the size caps allow; offline, only when asked for: the demo's
-                   cases in headless Chromium, cold, from the device store and from memory)
+                   cases in headless Chromium, cold, from the device store and from memory;
+                   typing, only when asked for: a search per keystroke in headless Chromium)
   --runs N         timed runs of the default site build, after one warm-up (default 3)
   --keep DIR       generate into DIR/site-bench and DIR/csv-bench and keep them
   --bake PATH      time this bake binary instead of building target/release/bake
@@ -77,6 +79,8 @@ enum Only {
     Diagrams,
     /// The demo's cases in headless Chromium: cold, from the device store, from memory.
     Offline,
+    /// A search per keystroke in headless Chromium.
+    Typing,
 }
 
 /// Command-line arguments.
@@ -134,8 +138,9 @@ impl Args {
                         "query" => Only::Query,
                         "diagrams" => Only::Diagrams,
                         "offline" => Only::Offline,
+                        "typing" => Only::Typing,
                         other => bail!(
-                            "--only takes site, csv, query, diagrams or offline, not `{other}`"
+                            "--only takes site, csv, query, diagrams, offline or typing, not `{other}`"
                         ),
                     })
                 }
@@ -281,6 +286,11 @@ fn run() -> Result<()> {
     if args.only == Some(Only::Offline) {
         let mut out = String::new();
         offline_bench::run(&mut out)?;
+        print!("{out}");
+    }
+    if args.only == Some(Only::Typing) {
+        let mut out = String::new();
+        typing_bench::run(&mut out)?;
         print!("{out}");
     }
     match &args.keep {

@@ -270,6 +270,8 @@ pub fn run(
         ],
     )?;
     wasm_sizes(&mut out, &demo)?;
+    // found@5 of the typo and spelled-right queries (issue 11), each on a fresh engine.
+    write!(out, "\n{}", bake_tests::relevance::run(&demo)?.report())?;
     print!("{out}");
     let mut out = String::new();
     let suite = crate::query_suite::run(&mut out, &demo, &site, dir, opts);
