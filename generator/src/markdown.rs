@@ -378,6 +378,13 @@ fn collapse_sections(text: &str, starts: &[usize]) -> (String, Vec<usize>) {
         let last = offsets.len() - 1;
         offsets[last] = offsets[last].min(out.len());
     }
+    // A part that was empty (a heading without text) starts where the next text does, after
+    // the separating space.
+    for o in &mut offsets {
+        if out[*o..].starts_with(' ') {
+            *o += 1;
+        }
+    }
     (out, offsets)
 }
 

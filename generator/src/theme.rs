@@ -67,8 +67,9 @@ mod module_size {
     /// (offline) added ~10 KB of client code to every module: the device store in the
     /// Worker script, `bake.offline` and its controls in bake.js (614 → 625 KB); reading
     /// hits' stored fields as plain strings instead of `TantivyDocument` took 20 KB off the
-    /// wasm (625 → 605 KB).
-    const SEARCH_LIMIT_KB: usize = 615;
+    /// wasm (625 → 605 KB); typo tolerance, completion, facet counts, sub-results and CJK
+    /// bigrams (issue 11) added 14.5 KB of wasm (gzip 580.8 → 595.3 KB; code 623 KB).
+    const SEARCH_LIMIT_KB: usize = 630;
     /// A SQL page (SQL console, table pages): issue 10's target.
     const SQL_LIMIT_KB: usize = 500;
 
