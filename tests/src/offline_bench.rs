@@ -36,24 +36,32 @@ struct Measured {
     stats: Value,
 }
 
-async fn run_in_browser(out: &mut String) -> Result<()> {
-    eprintln!("bench: offline (headless Chromium over the demo)");
-    let site = demo_site();
-    let server = serve(site);
-    let base = format!("http://{}", server.addr);
+/// The demo served by `bake serve`, and headless Chromium on its page `path` with
+/// `window.bake` ready: how the Chromium benchmarks start.
+pub async fn demo_page(path: &str) -> Result<(bake::serve::ServerHandle, Browser)> {
+    let server = serve(demo_site());
     let b = Browser::start().await;
     b.client
-        .goto(&format!("{base}/sql/"))
+        .goto(&format!("http://{}{path}", server.addr))
         .await
-        .map_err(|e| anyhow!("open /sql/: {e}"))?;
+        .map_err(|e| anyhow!("open {path}: {e}"))?;
     b.wait_for("window.bake && 1", 30).await;
-    let data_requests = || {
-        server
-            .requests()
-            .iter()
-            .filter(|l| l.contains("/_data/"))
-            .count()
-    };
+    Ok((server, b))
+}
+
+/// Data requests (`/_data/…`) the server has seen so far.
+pub fn data_requests(server: &bake::serve::ServerHandle) -> usize {
+    server
+        .requests()
+        .iter()
+        .filter(|l| l.contains("/_data/"))
+        .count()
+}
+
+async fn run_in_browser(out: &mut String) -> Result<()> {
+    eprintln!("bench: offline (headless Chromium over the demo)");
+    let (server, b) = demo_page("/sql/").await?;
+    let data_requests = || data_requests(&server);
     let file = query_file();
     let mut calls: Vec<(String, String)> = Vec::new();
     for c in file.sql.iter().take(SQL_CASES) {

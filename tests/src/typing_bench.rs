@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 
 use anyhow::{Result, anyhow};
-use bake_tests::{Browser, demo_site, serve};
+use bake_tests::Browser;
 use serde_json::{Value, json};
 
 /// What visitors type (one with a typo), as the demo's readers would.
@@ -66,22 +66,8 @@ fn median_max(ms: &[f64]) -> (f64, f64) {
 
 async fn run_in_browser(out: &mut String) -> Result<()> {
     eprintln!("bench: typing (headless Chromium over the demo)");
-    let site = demo_site();
-    let server = serve(site);
-    let base = format!("http://{}", server.addr);
-    let b = Browser::start().await;
-    b.client
-        .goto(&format!("{base}/search/"))
-        .await
-        .map_err(|e| anyhow!("open /search/: {e}"))?;
-    b.wait_for("window.bake && 1", 30).await;
-    let data_requests = || {
-        server
-            .requests()
-            .iter()
-            .filter(|l| l.contains("/_data/"))
-            .count()
-    };
+    let (server, b) = crate::offline_bench::demo_page("/search/").await?;
+    let data_requests = || crate::offline_bench::data_requests(&server);
     writeln!(
         out,
         "\n== typing: each phrase typed a character at a time, a search per keystroke (headless\n\
