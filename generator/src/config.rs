@@ -24,6 +24,12 @@ pub struct Config {
     /// Language of the content (`<html lang>`).
     #[serde(default = "default_language")]
     pub language: String,
+    /// Where the site is published, `https://example.org`: an absolute http(s) URL of the
+    /// host's root, kept without the trailing slash. Crawlers and feed readers need
+    /// absolute URLs, so without it there is no sitemap, no Atom feed and no canonical or
+    /// OpenGraph tags (`robots.txt` is written either way).
+    #[serde(default)]
+    pub base_url: Option<String>,
     /// Host preset that picks the part size: cloudflare, github, netlify, s3, generic.
     #[serde(default)]
     pub host: Host,
@@ -444,8 +450,76 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from("."));
         config.path = path.to_path_buf();
         config.text = text.to_string();
+        if let Some(raw) = config.base_url.take() {
+            config.base_url = Some(config.check_base_url(&raw)?);
+        }
         config.check()?;
         Ok(config)
+    }
+
+    /// `base_url` as the pages use it (no trailing slash), or an error at its line: every
+    /// page links from the root (`/_assets/…`), so the site must be served at the root of
+    /// its host and a path, query or fragment would make every absolute URL wrong. Parsed by
+    /// the `url` crate as a browser would: scheme and host lower-cased, an international host
+    /// name written in its punycode (`xn--`) form, a default port dropped.
+    fn check_base_url(&self, raw: &str) -> Result<String> {
+        use url::{Host, ParseError, Url};
+        let bad = |why: &str| {
+            self.error_at_key("base_url", format!("base_url `{raw}` {why}"))
+                .hint("write the address the site is served at, scheme and host only, e.g. base_url = \"https://example.org\"")
+        };
+        let text = raw.trim();
+        // `https:example.org` parses (browsers are lenient); an author meant `https://`.
+        let Some((_, rest)) = text.split_once("://") else {
+            return Err(bad("is not an absolute URL"));
+        };
+        let url = Url::parse(text).map_err(|e| match e {
+            ParseError::EmptyHost => bad("has no host name"),
+            ParseError::InvalidPort => bad("has a port that is not a number up to 65535"),
+            ParseError::InvalidIpv6Address => bad("has a malformed IPv6 address"),
+            ParseError::InvalidIpv4Address
+            | ParseError::InvalidDomainCharacter
+            | ParseError::IdnaError => {
+                bad("has a host name that is not letters, digits, `-` and dots")
+            }
+            _ => bad("is not an absolute URL"),
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad("must start with https:// or http://"));
+        }
+        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+            return Err(bad(
+                "has a path, query or fragment; bake's pages link from the root of the host",
+            ));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad("holds a user name or password"));
+        }
+        // The parser takes `host:` as the default port; a colon with nothing after is a slip.
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if authority.ends_with(':') {
+            return Err(bad("has a port that is not a number up to 65535"));
+        }
+        match url.host() {
+            None => return Err(bad("has no host name")),
+            Some(Host::Domain(name)) => {
+                // The parser allows labels a DNS name may not have (`-x`, empty ones).
+                let label_ok = |l: &str| {
+                    !l.is_empty()
+                        && !l.starts_with('-')
+                        && !l.ends_with('-')
+                        && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                };
+                if !name.split('.').all(label_ok) {
+                    return Err(bad(
+                        "has a host name that is not letters, digits, `-` and dots",
+                    ));
+                }
+            }
+            Some(Host::Ipv4(_) | Host::Ipv6(_)) => {}
+        }
+        // Path `/`, no query, fragment or user: the text is `scheme://host[:port]/`.
+        Ok(url.as_str().trim_end_matches('/').to_string())
     }
 
     fn check(&self) -> Result<()> {
@@ -777,6 +851,74 @@ mod tests {
             Config::parse(Path::new("bake.toml"), "[offline]\ndevice_cache_mib = 0\n").unwrap_err();
         assert_eq!(e.line, Some(2), "{e}");
         assert!(e.to_string().contains("device_cache_mib"), "{e}");
+    }
+
+    #[test]
+    fn base_url_is_an_absolute_root_url() {
+        let parse = |v: &str| {
+            Config::parse(
+                Path::new("bake.toml"),
+                &format!("title = \"x\"\nbase_url = {v}\n"),
+            )
+        };
+        for (written, kept) in [
+            ("\"https://example.org\"", "https://example.org"),
+            ("\"https://example.org/\"", "https://example.org"),
+            ("\"HTTP://Example.ORG:8080/\"", "http://example.org:8080"),
+            ("\"https://[::1]:8000\"", "https://[::1]:8000"),
+            ("\" https://a-b.example \"", "https://a-b.example"),
+            // An international name is written in its punycode form; a default port is dropped.
+            (
+                "\"https://bücher.example\"",
+                "https://xn--bcher-kva.example",
+            ),
+            ("\"https://example.org:443\"", "https://example.org"),
+        ] {
+            let c = parse(written).unwrap_or_else(|e| panic!("{written}: {e}"));
+            assert_eq!(c.base_url.as_deref(), Some(kept), "{written}");
+        }
+        assert_eq!(
+            parse("\"https://x.org\"").unwrap().base_url.as_deref(),
+            Some("https://x.org")
+        );
+        assert!(
+            Config::parse(Path::new("bake.toml"), "")
+                .unwrap()
+                .base_url
+                .is_none()
+        );
+        for bad in [
+            "\"example.org\"",
+            "\"ftp://example.org\"",
+            "\"https://\"",
+            "\"https://example.org/blog/\"",
+            "\"https://example.org?x=1\"",
+            "\"https://user@example.org\"",
+            "\"https://exa mple.org\"",
+            "\"https://example.org:99999\"",
+            "\"https://example.org:\"",
+            "\"https:example.org\"",
+            "\"https://example.org#top\"",
+            "\"https://user:pw@example.org\"",
+            "\"https://[zz]\"",
+            "\"https://-x.org\"",
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert_eq!(e.line, Some(2), "{bad}: {e}");
+            assert_eq!(
+                e.file.as_deref(),
+                Some(Path::new("bake.toml")),
+                "{bad}: {e}"
+            );
+            let text = e.to_string();
+            assert!(text.contains("base_url"), "{bad}: {text}");
+            assert!(
+                text.contains("base_url = \"https://example.org\""),
+                "{bad}: {text}"
+            );
+        }
+        let e = parse("5").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub struct FrontMatter {
     pub title: Option<String>,
     /// Publication date, `YYYY-MM-DD` (a time part is kept as written).
     pub date: Option<String>,
+    /// Last change, in the same forms as `date`: the sitemap's `<lastmod>` and the Atom
+    /// entry's `<updated>` (both fall back to `date`).
+    pub updated: Option<String>,
     /// One-sentence description (meta description, listings).
     pub description: Option<String>,
     /// Tags; each gets a page under `/tags/`.
@@ -198,17 +201,21 @@ pub fn parse<'a>(path: &Path, text: &'a str) -> Result<Parsed<'a>> {
         path,
         raw,
         value,
-        "known keys: title, date, description, tags, draft, weight, template, sort_by, queries, extra (put your own keys under extra)",
+        "known keys: title, date, updated, description, tags, draft, weight, template, sort_by, queries, extra (put your own keys under extra)",
     )?;
-    if let Some(date) = &front.date
-        && let Err(why) = check_date(date)
-    {
-        return Err(Error::at(
-            path,
-            top_level_key_line(raw, "date") + 1,
-            format!("date `{date}` is not a date: {why}"),
-        )
-        .hint("write an RFC 3339 date, `2024-01-15`, or date and time, `2024-01-15T09:30:00Z`"));
+    for (key, value) in [("date", &front.date), ("updated", &front.updated)] {
+        if let Some(date) = value
+            && let Err(why) = parse_date(date)
+        {
+            return Err(Error::at(
+                path,
+                top_level_key_line(raw, key) + 1,
+                format!("{key} `{date}` is not a date: {why}"),
+            )
+            .hint(
+                "write an RFC 3339 date, `2024-01-15`, or date and time, `2024-01-15T09:30:00Z`",
+            ));
+        }
     }
     for (name, q) in &front.queries {
         if q.max_rows == Some(0) {
@@ -240,12 +247,13 @@ pub fn parse<'a>(path: &Path, text: &'a str) -> Result<Parsed<'a>> {
 }
 
 /// A page date must be a real calendar date, alone or with a time: sorting by date compares
-/// the text, so "yesterday" or "15/01/2024" would sort wrongly without a word.
-fn check_date(text: &str) -> std::result::Result<(), String> {
+/// the text, so "yesterday" or "15/01/2024" would sort wrongly without a word. The feeds read
+/// dates (checked here when the page loaded) through this too.
+pub fn parse_date(text: &str) -> std::result::Result<toml::value::Datetime, String> {
     // TOML's date-times are RFC 3339's (a space may stand for the `T`), checked against the
     // calendar: 2024-02-30 does not parse.
     match text.trim().parse::<toml::value::Datetime>() {
-        Ok(d) if d.date.is_some() => Ok(()),
+        Ok(d) if d.date.is_some() => Ok(d),
         Ok(_) => Err("it has a time but no date".into()),
         Err(e) => Err(e.to_string().trim_end_matches('.').to_string()),
     }
@@ -363,5 +371,22 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.line, Some(3), "{e}");
+        // `updated` is held to the same forms, at its own line.
+        let e = parse(
+            Path::new("a.md"),
+            "+++\ntitle = \"T\"\ndate = 2024-01-01\nupdated = \"last week\"\n+++\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(
+            e.message.starts_with("updated `last week` is not a date"),
+            "{e}"
+        );
+        let p = parse(
+            Path::new("a.md"),
+            "+++\ndate = 2024-01-01\nupdated = 2024-02-01T10:00:00Z\n+++\n",
+        )
+        .unwrap();
+        assert_eq!(p.front.updated.as_deref(), Some("2024-02-01T10:00:00Z"));
     }
 }

@@ -238,6 +238,9 @@ pub struct SiteContext {
     pub gallery: bool,
     /// `bake VERSION`.
     pub generator: String,
+    /// URL of the site's Atom feed (`/atom.xml`), if it has one: only with `base_url`, and
+    /// only when some page has a date.
+    pub feed: Option<String>,
 }
 
 /// What templates see as `config`.
@@ -249,6 +252,8 @@ pub struct ConfigContext {
     pub description: String,
     /// Content language.
     pub language: String,
+    /// `base_url` of bake.toml without the trailing slash (`https://example.org`), if set.
+    pub base_url: Option<String>,
     /// Free-form values from `[extra]`.
     pub extra: toml::Table,
     /// `[offline] device_cache_mib`, for the page's `bake-device-cache-mib` meta tag.
@@ -262,6 +267,7 @@ impl ConfigContext {
             title: config.title.clone(),
             description: config.description.clone(),
             language: config.language.clone(),
+            base_url: config.base_url.clone(),
             extra: config.extra.clone(),
             device_cache_mib: config.offline.device_cache_mib,
         }

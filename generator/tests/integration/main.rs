@@ -3,6 +3,7 @@
 //! `generator/tests/`, which would be a binary of its own.
 
 mod bad_input;
+mod feeds;
 mod fuzz;
 mod hostile;
 mod init;
