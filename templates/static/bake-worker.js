@@ -1,6 +1,8 @@
 // bake's Worker: owns ONE wasm module and ONE engine (one block cache) for the page.
-// It blocks in synchronous XHR while a query runs, so it cannot read messages then; the
-// page cancels a query by terminating this Worker and starting a fresh one.
+// It blocks in synchronous XHR while a query runs, so it cannot read messages then: the page
+// keeps a newer search of the same channel waiting until this one answers (dropping older
+// waiting ones, so typing never restarts this Worker), and `bake.cancel()` stops a running
+// query by terminating this Worker and starting a fresh one.
 let bake = null;
 
 // Like the engine's data reads: a network error, 5xx or 429 is tried again 3 times, after

@@ -28,7 +28,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** An error from the query engine. `kind`: "budget" (the byte budget stopped the query),
  * "requests" (its request budget), "time" (its time limit), "size" (its size limit),
- * "cancelled", or "error". */
+ * "cancelled", "superseded" (a newer search of its channel replaced it), or "error". */
 export class BakeError extends Error {
   constructor(message, kind) {
     super(message);
@@ -205,6 +205,41 @@ async function send(kind, op, args, onProgress) {
   return call(e, e.worker, op, args, onProgress);
 }
 
+// Searches of one channel (the header box, the search page): a Worker answers queries one at
+// a time, so while one runs only the newest one waits here; an older waiting one is dropped
+// before it reaches the Worker (rejected "superseded"), and the Worker and its cache live on.
+const channels = new Map();
+
+/** Sends a search on `channel`, replacing the one of that channel still waiting (if any). */
+function searchOn(channel, args, onProgress) {
+  let c = channels.get(channel);
+  if (!c) channels.set(channel, (c = { busy: false, waiting: null }));
+  return new Promise((resolve, reject) => {
+    if (c.waiting) c.waiting.reject(new BakeError("a newer search replaced this one", "superseded"));
+    c.waiting = { args, onProgress, resolve, reject };
+    pump(c);
+  });
+}
+
+function pump(c) {
+  if (c.busy || !c.waiting) return;
+  const { args, onProgress, resolve, reject } = c.waiting;
+  c.waiting = null;
+  c.busy = true;
+  send("search", "search", args, onProgress).then(resolve, reject).finally(() => {
+    c.busy = false;
+    pump(c);
+  });
+}
+
+/** Rejects every search still waiting for its channel. */
+function dropWaiting() {
+  for (const c of channels.values()) {
+    if (c.waiting) c.waiting.reject(new BakeError("the query was cancelled", "cancelled"));
+    c.waiting = null;
+  }
+}
+
 let manifestPromise = null;
 /** The manifest, fetched with retries; a failure is forgotten so the next call tries again. */
 function manifest() {
@@ -248,12 +283,16 @@ const bake = {
     }, options.onProgress);
     return { ...result, stats };
   },
-  /** Full-text search: options {limit, offset, section, tags, kind, budget, maxRequests, onProgress}. */
+  /** Full-text search: options {limit, offset, section, tags, kind, exact, budget,
+   * maxRequests, onProgress, channel}. With `channel` (any name, e.g. "header"), a newer
+   * search of the same channel replaces one that has not started yet: that one rejects with
+   * kind "superseded" (the one running finishes). */
   async search(query, options = {}) {
-    const { budget, maxRequests, onProgress, ...rest } = options;
-    const { result, stats } = await send("search", "search", {
-      query, options: rest, budget: budget ?? DEFAULT_BUDGET, maxRequests: maxRequests ?? DEFAULT_MAX_REQUESTS,
-    }, onProgress);
+    const { budget, maxRequests, onProgress, channel, ...rest } = options;
+    const args = { query, options: rest, budget: budget ?? DEFAULT_BUDGET, maxRequests: maxRequests ?? DEFAULT_MAX_REQUESTS };
+    const { result, stats } = channel === undefined
+      ? await send("search", "search", args, onProgress)
+      : await searchOn(String(channel), args, onProgress);
     return { ...result, stats };
   },
   /** Databases with their tables and columns, from the manifest. */
@@ -269,6 +308,7 @@ const bake = {
   /** Stops the running queries: ends each Worker that has calls waiting; the next call
    * starts a fresh one. An idle Worker (the other module's) keeps its cache. */
   cancel() {
+    dropWaiting();
     for (const e of Object.values(engines)) if (e.pending.size) stop(e, "cancelled");
   },
   /** Ends every Worker, busy or idle: the next call starts afresh with an empty cache, and
@@ -443,7 +483,54 @@ export function saveFile(name, body, type) {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
-bake.ui = { el, cellText, statsText, snippetNode, csvText, saveFile };
+/** Where a search hit links: a page hit opens at its best section (`anchor`, or the
+ * sub-result's) with `?highlight=` naming its matched words, which that page marks on arrival
+ * (see `highlightFromUrl`); a data row's URL is kept as it is. */
+export function hitUrl(hit, anchor = hit.anchor) {
+  if (hit.kind !== "page") return hit.url;
+  const u = new URL(hit.url, location.origin);
+  if (hit.words && hit.words.length) u.searchParams.set("highlight", hit.words.join(" "));
+  u.hash = anchor || "";
+  return u.origin === location.origin ? u.pathname + u.search + u.hash : u.href;
+}
+
+bake.ui = { el, cellText, statsText, snippetNode, csvText, saveFile, hitUrl };
+
+// ---- highlight on arrival: /page/?highlight=cache+keys#section ----------------------------
+
+// Words written in scripts without spaces between words match anywhere, others only whole.
+const NO_SPACES = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u;
+
+/** Marks the words of `?highlight=` in the page's text with the CSS Custom Highlight API
+ * (the "bake-search" highlight; the DOM is not changed), and brings the first one into view
+ * when the URL names no section (with one, the browser has scrolled there). Returns how many
+ * places it marked. */
+export function highlightFromUrl() {
+  const words = (new URLSearchParams(location.search).get("highlight") || "").split(/\s+/).filter(Boolean).slice(0, 16);
+  const root = document.querySelector("main .content") || document.querySelector("main");
+  if (!words.length || !root || !window.CSS || !CSS.highlights || typeof Highlight !== "function") return 0;
+  const escape = (w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const alternatives = words.map((w) => (NO_SPACES.test(w) ? escape(w) : `(?<![\\p{L}\\p{N}])${escape(w)}(?![\\p{L}\\p{N}])`));
+  const pattern = new RegExp(alternatives.join("|"), "giu");
+  const ranges = [];
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT, {
+    acceptNode: (n) => (n.parentElement && n.parentElement.closest("script, style, svg") ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT),
+  });
+  for (let n = walker.nextNode(); n && ranges.length < 1000; n = walker.nextNode()) {
+    for (const m of n.data.matchAll(pattern)) {
+      const r = new Range();
+      r.setStart(n, m.index);
+      r.setEnd(n, m.index + m[0].length);
+      ranges.push(r);
+    }
+  }
+  if (!ranges.length) return 0;
+  CSS.highlights.set("bake-search", new Highlight(...ranges));
+  if (!location.hash) ranges[0].startContainer.parentElement.scrollIntoView({ block: "center" });
+  return ranges.length;
+}
+
+highlightFromUrl();
 
 // ---- the search box in every page's header -----------------------------------------------
 
@@ -497,16 +584,16 @@ function setupSearchBox() {
       return;
     }
     try {
-      const res = await bake.search(q, { limit: 8 });
+      const res = await bake.search(q, { limit: 8, channel: "header" });
       if (ticket !== latest) return;
       if (!res.hits.length) return show([note("empty", `No results for “${q}”`)], `No results for ${q}`);
-      const items = res.hits.map((h, i) => option(i, h.url, el("strong", { text: h.title }), snippetNode(h.snippet)));
+      const items = res.hits.map((h, i) => option(i, hitUrl(h), el("strong", { text: h.title }), snippetNode(h.snippet)));
       if (res.total > res.hits.length) {
         items.push(option("all", `/search/?q=${encodeURIComponent(q)}`, el("span", { class: "more", text: `All ${res.total.toLocaleString("en-US")} results →` })));
       }
       show(items, `${res.total.toLocaleString("en-US")} ${res.total === 1 ? "result" : "results"}; use the arrow keys to choose one`);
     } catch (e) {
-      if (ticket !== latest || e.kind === "cancelled") return;
+      if (ticket !== latest || e.kind === "cancelled" || e.kind === "superseded") return;
       show([note("error", e.message)], e.message);
     }
   };

@@ -39,7 +39,11 @@ async fn search_box_search_page_sql_console_and_table_page() {
             30,
         )
         .await;
-    assert_eq!(first, json!("/caching/stale-while-revalidate/"));
+    // A page hit opens at its best section with the words to highlight on arrival.
+    assert_eq!(
+        first,
+        json!("/caching/stale-while-revalidate/?highlight=stale#origin-side-collapsing")
+    );
 
     // The search page lists results with highlighted terms and a count.
     b.client

@@ -8,3 +8,4 @@ mod browser;
 mod data_pages;
 mod gallery;
 mod offline;
+mod search_page;
