@@ -123,7 +123,8 @@ pub struct ServerHandle {
 struct Shared {
     folder: PathBuf,
     live_reload: bool,
-    generation: watch::Sender<u64>,
+    /// The build generation and the last failure, which the event stream tells the pages.
+    state: watch::Sender<reload::BuildState>,
     shutdown: watch::Sender<bool>,
     headers: headers::HeadersFile,
     etags: EtagCache,
@@ -150,6 +151,8 @@ pub fn start(opts: ServeOptions) -> Result<ServerHandle> {
         (None, Some(config)) => config.root.join(&config.build.output),
         (None, None) => unreachable!("the configuration is read when --out is not given"),
     };
+    // A failed first build is shown in the pages too, like a failed rebuild.
+    let mut first_failure = None;
     if let (true, Some(config)) = (opts.build, &config) {
         match build_site(config, &opts.out) {
             Ok((out, report)) => {
@@ -158,6 +161,7 @@ pub fn start(opts: ServeOptions) -> Result<ServerHandle> {
             }
             Err(e) if opts.watch => {
                 eprintln!("error: {e}");
+                first_failure = Some(format!("error: {e}"));
                 eprintln!(
                     "(serving what {} holds; save a fix to rebuild)",
                     folder.display()
@@ -186,7 +190,11 @@ pub fn start(opts: ServeOptions) -> Result<ServerHandle> {
     let shared = Arc::new(Shared {
         folder: folder.clone(),
         live_reload: opts.watch,
-        generation: watch::Sender::new(0),
+        state: watch::Sender::new(reload::BuildState {
+            generation: 0,
+            failures: u64::from(first_failure.is_some()),
+            failure: first_failure,
+        }),
         shutdown: watch::Sender::new(false),
         headers: Default::default(),
         etags: Default::default(),
@@ -226,10 +234,12 @@ pub fn start(opts: ServeOptions) -> Result<ServerHandle> {
                 config: opts.config.clone(),
                 out: opts.out.clone(),
             };
-            let reloaded = shared.clone();
-            Some(reload::watch(&config, &folder, rebuilder, move || {
-                reloaded.generation.send_modify(|g| *g += 1)
-            })?)
+            Some(reload::watch(
+                &config,
+                &folder,
+                rebuilder,
+                shared.state.clone(),
+            )?)
         }
         _ => None,
     };
@@ -321,7 +331,10 @@ fn build_site(config: &Config, out: &Option<PathBuf>) -> Result<(PathBuf, String
 impl ServerHandle {
     /// Tells every open page to reload (what a successful rebuild does).
     pub fn reload(&self) {
-        self.shared.generation.send_modify(|g| *g += 1);
+        self.shared.state.send_modify(|s| {
+            s.generation += 1;
+            s.failure = None;
+        });
     }
 
     /// The latest requests served, oldest first, as `METHOD /path [Range]` (at most 10,000).
@@ -335,11 +348,27 @@ impl ServerHandle {
             .collect()
     }
 
+    /// Shows `error` in every open page as a failed build's (what a failed rebuild does);
+    /// the next [`reload`] or successful rebuild clears it.
+    ///
+    /// [`reload`]: ServerHandle::reload
+    pub fn show_build_error(&self, error: &str) {
+        self.shared.state.send_modify(|s| {
+            s.failure = Some(error.to_string());
+            s.failures += 1;
+        });
+    }
+
+    /// The error of the last build if it failed, as the pages are shown it.
+    pub fn build_error(&self) -> Option<String> {
+        self.shared.state.borrow().failure.clone()
+    }
+
     /// The current build generation: 0 at start, +1 per successful rebuild or [`reload`].
     ///
     /// [`reload`]: ServerHandle::reload
     pub fn generation(&self) -> u64 {
-        *self.shared.generation.borrow()
+        self.shared.state.borrow().generation
     }
 
     /// Blocks until Ctrl-C (or SIGTERM on Unix). The handlers are installed before this
@@ -423,7 +452,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response<Bod
         return reload::script();
     }
     if shared.live_reload && get && path == reload::EVENTS_PATH {
-        return reload::events(shared.generation.subscribe(), shared.shutdown.subscribe());
+        return reload::events(shared.state.subscribe(), shared.shutdown.subscribe());
     }
     let (req, _body) = req.into_parts();
     let mut response = if get {

@@ -6,7 +6,7 @@
 //! staging folder, which the next build removes; the swap into place is atomic, so a kill
 //! never leaves a half-written site served.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
@@ -28,8 +28,9 @@ pub(crate) struct Rebuilder {
 pub(crate) enum Outcome {
     /// Exit 0, with what the build printed on stdout (its one-line report).
     Built(String),
-    /// Any other end; the child has printed its error on the inherited stderr.
-    Failed(ExitStatus),
+    /// Any other end, with what the child wrote on stderr (already passed on to the
+    /// server's stderr as it came; at most [`STDERR_KEPT`] bytes are kept).
+    Failed(ExitStatus, String),
 }
 
 /// A rebuild that was started. Dropping it kills the child (if it still runs) and waits for
@@ -37,13 +38,15 @@ pub(crate) enum Outcome {
 pub(crate) struct Running {
     child: Child,
     stdout: Option<JoinHandle<String>>,
+    stderr: Option<JoinHandle<String>>,
     /// When the child was started.
     pub started: Instant,
 }
 
 impl Rebuilder {
-    /// Starts the build. Its stderr is the server's (errors reach the terminal as they are),
-    /// its stdout is collected for the report line: serve's own stdout stays one line.
+    /// Starts the build. Its stderr is passed on to the server's as it comes (errors reach
+    /// the terminal as they are) and kept, so a failure can be shown in the open pages; its
+    /// stdout is collected for the report line: serve's own stdout stays one line.
     pub fn start(&self) -> std::io::Result<Running> {
         let mut command = Command::new(&self.exe);
         command.arg("build").arg("--config").arg(&self.config);
@@ -53,7 +56,7 @@ impl Rebuilder {
         command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::piped());
         #[cfg(target_os = "linux")]
         {
             use std::os::unix::process::CommandExt;
@@ -85,9 +88,14 @@ impl Rebuilder {
                 text
             })
         });
+        let stderr = child
+            .stderr
+            .take()
+            .map(|pipe| std::thread::spawn(move || tee(pipe, std::io::stderr())));
         Ok(Running {
             child,
             stdout,
+            stderr,
             started: Instant::now(),
         })
     }
@@ -132,7 +140,14 @@ impl Running {
 
     fn outcome(&mut self, status: ExitStatus) -> Outcome {
         if !status.success() {
-            return Outcome::Failed(status);
+            // The child has ended, so its stderr is at its end too (unless a grandchild
+            // holds it open: bake build starts none).
+            let stderr = self
+                .stderr
+                .take()
+                .and_then(|reader| reader.join().ok())
+                .unwrap_or_default();
+            return Outcome::Failed(status, stderr);
         }
         let report = self
             .stdout
@@ -149,6 +164,30 @@ impl Drop for Running {
             self.stop();
         }
     }
+}
+
+/// How much of a failed build's stderr is kept for the pages (an error is a few lines; a
+/// build that prints without end must not fill the server's memory).
+pub(crate) const STDERR_KEPT: usize = 64 * 1024;
+
+/// Copies `pipe` to `out` (the server's stderr) until it ends; returns the first
+/// [`STDERR_KEPT`] bytes of it as text, trimmed.
+fn tee(mut pipe: impl Read, mut out: impl Write) -> String {
+    let mut kept = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match pipe.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                let _ = out.write_all(&buf[..n]);
+                let room = STDERR_KEPT.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&kept).trim().to_string()
 }
 
 /// How often a running build is checked on while waiting for changes.
@@ -226,10 +265,25 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn a_failed_build_is_failed() {
-        let fake = fake("exit 1");
+    fn a_failed_build_is_failed_with_what_it_printed() {
+        let fake = fake("echo 'error: content/a.md:3: bad' >&2; echo hint >&2; exit 1");
         let mut running = fake.start();
-        assert!(matches!(finish(&mut running), Outcome::Failed(s) if s.code() == Some(1)));
+        match finish(&mut running) {
+            Outcome::Failed(status, stderr) => {
+                assert_eq!(status.code(), Some(1));
+                assert_eq!(stderr, "error: content/a.md:3: bad\nhint");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_flood_on_stderr_is_passed_on_whole_and_kept_in_part() {
+        let flood = vec![b'x'; 3 * STDERR_KEPT + 5];
+        let mut passed = Vec::new();
+        let kept = tee(&flood[..], &mut passed);
+        assert_eq!(passed, flood);
+        assert_eq!(kept.len(), STDERR_KEPT);
     }
 
     #[cfg(target_os = "linux")]

@@ -5,7 +5,9 @@
 //! `Content-Security-Policy: script-src 'self'` still holds while previewing. It opens an
 //! EventSource on `/__bake/events`; the server sends the build generation on connect and
 //! after each successful rebuild, and the page reloads once it differs from the first one
-//! it saw.
+//! it saw. When a rebuild fails, the server sends its error (`event: build-error`, also on
+//! connect while the last build has failed) and the page shows it over itself, as Zola and
+//! Vite do, until the fix is saved and the page reloads.
 
 use std::convert::Infallible;
 use std::path::Path;
@@ -29,7 +31,8 @@ pub(crate) const EVENTS_PATH: &str = "/__bake/events";
 /// The tag injected into every HTML page served.
 pub(crate) const TAG: &str = r#"<script src="/__bake/livereload.js" defer></script>"#;
 
-const SCRIPT: &str = r#"// bake serve: reloads this page when the site is rebuilt.
+const SCRIPT: &str = r#"// bake serve: reloads this page when the site is rebuilt, and shows a failed
+// rebuild's error over it.
 (() => {
   let first = null;
   const events = new EventSource("/__bake/events");
@@ -37,6 +40,41 @@ const SCRIPT: &str = r#"// bake serve: reloads this page when the site is rebuil
     if (first === null) first = e.data;
     else if (e.data !== first) location.reload();
   };
+  // Styles through the CSSOM, which a Content-Security-Policy without 'unsafe-inline'
+  // still allows; the page's own stylesheet cannot reach into the shadow root.
+  const show = (text) => {
+    document.getElementById("bake-build-error")?.remove();
+    const host = document.createElement("div");
+    host.id = "bake-build-error";
+    const root = host.attachShadow({ mode: "open" });
+    const box = document.createElement("section");
+    box.setAttribute("role", "alertdialog");
+    box.setAttribute("aria-labelledby", "title");
+    box.style.cssText = "position:fixed;inset:auto 1rem 1rem 1rem;max-height:70vh;overflow:auto;z-index:2147483647;" +
+      "background:#1e1e1e;color:#f5f5f5;border:2px solid #e5484d;border-radius:8px;padding:1rem 1.25rem;" +
+      "font:14px/1.45 system-ui,sans-serif;box-shadow:0 8px 30px rgba(0,0,0,.45)";
+    const title = document.createElement("h2");
+    title.id = "title";
+    title.textContent = "bake serve: the last build failed";
+    title.style.cssText = "margin:0 0 .25rem;font-size:16px;color:#ff8589";
+    const note = document.createElement("p");
+    note.textContent = "This page is from the build before. Save a fix and it reloads.";
+    note.style.cssText = "margin:0 0 .75rem";
+    const pre = document.createElement("pre");
+    pre.textContent = text;
+    pre.style.cssText = "margin:0;white-space:pre-wrap;font:13px/1.45 ui-monospace,monospace";
+    const close = document.createElement("button");
+    close.type = "button";
+    close.textContent = "Close";
+    close.style.cssText = "float:right;font:inherit;padding:.3rem .8rem;min-height:32px;cursor:pointer";
+    close.onclick = () => host.remove();
+    box.addEventListener("keydown", (e) => { if (e.key === "Escape") host.remove(); });
+    box.append(close, title, note, pre);
+    root.append(box);
+    document.body.append(host);
+    close.focus({ preventScroll: true });
+  };
+  events.addEventListener("build-error", (e) => show(JSON.parse(e.data)));
 })();
 "#;
 
@@ -72,29 +110,69 @@ pub(crate) fn script() -> Response<Body> {
     response
 }
 
+/// Where the rebuilds stand, as the pages are told.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct BuildState {
+    /// 0 at start, +1 per successful rebuild (or [`reload`](super::ServerHandle::reload)).
+    pub generation: u64,
+    /// The error of the last build if it failed (what it printed), until one succeeds.
+    pub failure: Option<String>,
+    /// +1 per failed build: a page that closed the error hears of the next failure, even
+    /// one that printed the same.
+    pub failures: u64,
+}
+
+/// The event of a failure: its text as one JSON string, since an event's data cannot hold
+/// a line break.
+fn failure_event(text: &str) -> String {
+    let json = serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_string());
+    format!("event: build-error\ndata: {json}\n\n")
+}
+
 /// The server-sent event stream: `data: GENERATION` on connect and after each rebuild,
-/// until the page goes away or the server stops.
+/// `event: build-error` with the error on connect while the last build has failed and
+/// after each failed one, until the page goes away or the server stops.
 pub(crate) fn events(
-    generation: watch::Receiver<u64>,
+    state: watch::Receiver<BuildState>,
     shutdown: watch::Receiver<bool>,
 ) -> Response<Body> {
     let stream = futures_util::stream::unfold(
-        (generation, shutdown, true),
-        |(mut generation, mut shutdown, first)| async move {
-            let chunk = if first {
-                let g = *generation.borrow_and_update();
-                format!("retry: 1000\ndata: {g}\n\n")
-            } else {
-                tokio::select! {
-                    changed = generation.changed() => {
-                        changed.ok()?;
-                        format!("data: {}\n\n", *generation.borrow_and_update())
+        (state, shutdown, None::<BuildState>),
+        |(mut state, mut shutdown, sent)| async move {
+            let chunk;
+            let now;
+            match sent {
+                None => {
+                    now = state.borrow_and_update().clone();
+                    let mut first = format!("retry: 1000\ndata: {}\n\n", now.generation);
+                    if let Some(text) = &now.failure {
+                        first.push_str(&failure_event(text));
                     }
-                    _ = shutdown.wait_for(|stop| *stop) => return None,
-                    _ = tokio::time::sleep(PING) => ": ping\n\n".to_string(),
+                    chunk = first;
                 }
-            };
-            Some((Ok::<_, Infallible>(chunk), (generation, shutdown, false)))
+                Some(sent) => {
+                    tokio::select! {
+                        changed = state.changed() => {
+                            changed.ok()?;
+                            now = state.borrow_and_update().clone();
+                            let mut next = String::new();
+                            if now.generation != sent.generation {
+                                next = format!("data: {}\n\n", now.generation);
+                            } else if let Some(text) = now.failure.as_ref().filter(|_| now.failures != sent.failures) {
+                                next = failure_event(text);
+                            }
+                            // Nothing a page acts on changed: a comment keeps the stream's shape.
+                            chunk = if next.is_empty() { ": state\n\n".to_string() } else { next };
+                        }
+                        _ = shutdown.wait_for(|stop| *stop) => return None,
+                        _ = tokio::time::sleep(PING) => {
+                            now = sent;
+                            chunk = ": ping\n\n".to_string();
+                        }
+                    }
+                }
+            }
+            Some((Ok::<_, Infallible>(chunk), (state, shutdown, Some(now))))
         },
     );
     let mut response = Response::new(Body::from_stream(stream));
@@ -109,8 +187,8 @@ pub(crate) fn events(
 }
 
 /// Watches the content folder, the templates folder (if it exists) and `bake.toml`; after
-/// each burst of changes, starts a rebuild with `rebuilder` and calls `on_success` once it
-/// has worked. A change while a build runs cancels that build and starts a new one, so a
+/// each burst of changes, starts a rebuild with `rebuilder` and updates `state` once it
+/// has ended (a new generation, or the failure). A change while a build runs cancels that build and starts a new one, so a
 /// build that never ends (a canned query looping) is replaced as soon as the fix is saved.
 /// A failed build is printed and the previous site stays served (the build swaps the
 /// output folder only when it is complete). Changes inside `served` are ignored, so an
@@ -120,7 +198,7 @@ pub(crate) fn watch(
     config: &Config,
     served: &Path,
     rebuilder: Rebuilder,
-    on_success: impl Fn() + Send + 'static,
+    state: watch::Sender<BuildState>,
 ) -> Result<Watching> {
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     let config_file = abs(&config.path);
@@ -173,7 +251,7 @@ pub(crate) fn watch(
                 if let Some(build) = &mut running
                     && let Some(outcome) = build.try_finish()
                 {
-                    report(outcome, build.started, &on_success);
+                    report(outcome, build.started, &state);
                     running = None;
                 }
                 // While a build runs, wake up to notice its end; else sleep until an event.
@@ -202,7 +280,7 @@ pub(crate) fn watch(
                 let mut cancelled = false;
                 if let Some(mut build) = running.take() {
                     match build.try_finish() {
-                        Some(outcome) => report(outcome, build.started, &on_success),
+                        Some(outcome) => report(outcome, build.started, &state),
                         None => {
                             build.cancel();
                             cancelled = true;
@@ -255,23 +333,40 @@ impl Drop for Watching {
     }
 }
 
-/// Prints how a rebuild ended, and tells the pages when it worked.
-fn report(outcome: Outcome, started: Instant, on_success: &impl Fn()) {
+/// Prints how a rebuild ended, and tells the pages: reload when it worked, its error when
+/// it failed.
+fn report(outcome: Outcome, started: Instant, state: &watch::Sender<BuildState>) {
     match outcome {
-        Outcome::Built(report) if report.is_empty() => {
-            eprintln!("rebuilt in {:.2?}", started.elapsed());
-            on_success();
-        }
         Outcome::Built(report) => {
-            eprintln!("rebuilt in {:.2?}: {report}", started.elapsed());
-            on_success();
+            if report.is_empty() {
+                eprintln!("rebuilt in {:.2?}", started.elapsed());
+            } else {
+                eprintln!("rebuilt in {:.2?}: {report}", started.elapsed());
+            }
+            state.send_modify(|s| {
+                s.generation += 1;
+                s.failure = None;
+            });
         }
         // The build printed its error; say what that means here.
-        Outcome::Failed(status) => {
+        Outcome::Failed(status, printed) => {
+            let mut text = printed;
             if status.code().is_none() {
-                eprintln!("error: the build was stopped ({status})");
+                let stopped = format!("error: the build was stopped ({status})");
+                eprintln!("{stopped}");
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(&stopped);
+            }
+            if text.is_empty() {
+                text = format!("the build failed ({status}) and printed nothing");
             }
             eprintln!("(still serving the previous site; save a fix to rebuild)");
+            state.send_modify(|s| {
+                s.failure = Some(text);
+                s.failures += 1;
+            });
         }
     }
 }
@@ -352,12 +447,41 @@ mod tests {
 
     #[tokio::test]
     async fn event_stream_sends_generation_and_changes() {
-        let (gen_tx, gen_rx) = watch::channel(7u64);
+        let (gen_tx, gen_rx) = watch::channel(BuildState {
+            generation: 7,
+            ..Default::default()
+        });
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut body = events(gen_rx, stop_rx).into_body();
         assert_eq!(next(&mut body).await.unwrap(), "retry: 1000\ndata: 7\n\n");
-        gen_tx.send_modify(|g| *g += 1);
+        gen_tx.send_modify(|s| s.generation += 1);
         assert_eq!(next(&mut body).await.unwrap(), "data: 8\n\n");
+        // A failed build: its error, one JSON string however many lines it has.
+        let fail = |s: &mut BuildState| {
+            s.failure = Some("error: a.md:3: \"x\"\nhint: y".into());
+            s.failures += 1;
+        };
+        gen_tx.send_modify(fail);
+        let event = "event: build-error\ndata: \"error: a.md:3: \\\"x\\\"\\nhint: y\"\n\n";
+        assert_eq!(next(&mut body).await.unwrap(), event);
+        // The next failure is told too, though it printed the same.
+        gen_tx.send_modify(fail);
+        assert_eq!(next(&mut body).await.unwrap(), event);
+        // A page opened now hears of the failure as it connects.
+        let (_tx, late_rx) = watch::channel(gen_tx.borrow().clone());
+        let mut late = events(late_rx, stop_tx.subscribe()).into_body();
+        assert!(
+            next(&mut late)
+                .await
+                .unwrap()
+                .starts_with("retry: 1000\ndata: 8\n\nevent: build-error\ndata: \"error: a.md:3")
+        );
+        // The fix: a new generation, and the failure is gone.
+        gen_tx.send_modify(|s| {
+            s.generation += 1;
+            s.failure = None;
+        });
+        assert_eq!(next(&mut body).await.unwrap(), "data: 9\n\n");
         stop_tx.send_replace(true);
         assert_eq!(
             next(&mut body).await,

@@ -720,7 +720,12 @@ fn rebuilds_on_change_and_keeps_the_old_site_on_failure() {
         "+++\ntitle = \"Hello\"\n+++\n# Hello\n\nThird words.\n",
     )
     .unwrap();
-    std::thread::sleep(Duration::from_secs(2));
+    // The open pages are told what the build printed, file and line included.
+    let sent = read_build_error(&mut events, &mut seen);
+    let error = server.build_error().expect("the failure is kept");
+    assert!(error.contains("no_such_key"), "{error}");
+    assert!(error.contains("bake.toml:2"), "{error}");
+    assert_eq!(sent, error);
     assert_eq!(server.generation(), 1, "no reload after a failed build");
     let page = get(server.addr, "/hello/");
     assert_eq!(page.status, 200);
@@ -730,6 +735,49 @@ fn rebuilds_on_change_and_keeps_the_old_site_on_failure() {
     std::fs::write(dir.path().join("bake.toml"), "title = \"Live\"\n").unwrap();
     read_until(&mut events, &mut seen, "data: 2\n\n");
     assert!(get(server.addr, "/hello/").text().contains("Third words."));
+    assert_eq!(server.build_error(), None, "the fix clears the error");
+}
+
+#[test]
+fn a_failed_first_build_is_shown_to_the_pages_that_connect() {
+    let dir = source_site();
+    std::fs::write(
+        dir.path().join("content/hello.md"),
+        "+++\ntitle = \"Hello\"\ndate = \"someday\"\n+++\n# Hello\n",
+    )
+    .unwrap();
+    let server = start(ServeOptions {
+        config: dir.path().join("bake.toml"),
+        port: 0,
+        bake_exe: Some(BAKE.into()),
+        ..ServeOptions::default()
+    })
+    .expect("serves while waiting for a fix");
+    let error = server.build_error().expect("the first build failed");
+    assert!(error.contains("hello.md:3"), "{error}");
+    let mut events = TcpStream::connect(server.addr).unwrap();
+    events
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    write!(events, "GET /__bake/events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut seen = String::new();
+    read_until(&mut events, &mut seen, "data: 0\n\nevent: build-error\n");
+    assert_eq!(read_build_error(&mut events, &mut seen), error);
+}
+
+/// Reads the event stream until a `build-error` event has come whole; returns its text.
+fn read_build_error(stream: &mut TcpStream, seen: &mut String) -> String {
+    const EVENT: &str = "event: build-error\ndata: ";
+    read_until(stream, seen, EVENT);
+    let start = seen.find(EVENT).unwrap() + EVENT.len();
+    let mut buf = [0u8; 1024];
+    while !seen[start..].contains("\n\n") {
+        let n = stream.read(&mut buf).expect("the event arrives in time");
+        assert!(n > 0, "stream closed inside the event; got {seen:?}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let data = &seen[start..start + seen[start..].find("\n\n").unwrap()];
+    serde_json::from_str(data).unwrap_or_else(|e| panic!("{e}: {data:?}"))
 }
 
 /// Starts `bake ARGS`, reads its first stdout line, and returns the child, the line and the
