@@ -904,6 +904,8 @@ struct SiteModel<'a> {
     site_title: String,
     /// Section URL → the URL of its Atom feed, for the sections that have one.
     section_feeds: BTreeMap<String, String>,
+    /// Pages each tag page lists (`paginate_tags_by`).
+    tags_per_page: usize,
 }
 
 #[derive(Serialize)]
@@ -912,7 +914,7 @@ struct TagRef {
     url: String,
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 struct Summary {
     title: String,
     url: String,
@@ -939,6 +941,54 @@ struct PageContext<'a> {
     subsections: Vec<Summary>,
     /// Sections only: the URL of the section's Atom feed, if it has one.
     feed: Option<String>,
+    /// Pages only: the page listed just before this one on its section's page (in the
+    /// section's `sort_by` order), if any.
+    previous: Option<Link>,
+    /// Pages only: the page listed just after this one on its section's page, if any.
+    next: Option<Link>,
+}
+
+/// What a template of a paginated listing (a section with `paginate_by`, a tag page) sees as
+/// `paginator`: where this page of the listing stands among the others, and its slice.
+#[derive(Serialize)]
+struct Paginator {
+    /// Number of this page, from 1.
+    current: usize,
+    /// How many pages the listing has (at least 1).
+    total_pages: usize,
+    /// Pages listed on each page.
+    paginate_by: usize,
+    /// URL of the first page: the listing's own URL.
+    first: String,
+    /// URL of the last page.
+    last: String,
+    /// URL of the page before this one, if any.
+    previous: Option<String>,
+    /// URL of the page after this one, if any.
+    next: Option<String>,
+    /// The pages listed on this page.
+    pages: Vec<Summary>,
+}
+
+/// URL of page `k` (from 1) of the listing at `url`: the listing's own URL for the first,
+/// then `URL/page/2/`, `URL/page/3/` … (there is no `URL/page/1/`).
+fn pager_url(url: &str, k: usize) -> String {
+    if k <= 1 {
+        url.to_string()
+    } else {
+        format!("{url}page/{k}/")
+    }
+}
+
+/// Output file of page `k` of the listing at `url`.
+fn pager_output(url: &str, k: usize) -> String {
+    format!("{}index.html", pager_url(url, k).trim_start_matches('/'))
+}
+
+/// Pages a listing of `items` entries, `per_page` to a page, takes: at least one, so an
+/// empty listing still has its page.
+fn page_count(items: usize, per_page: usize) -> usize {
+    items.div_ceil(per_page.max(1)).max(1)
 }
 
 impl<'a> SiteModel<'a> {
@@ -990,6 +1040,7 @@ impl<'a> SiteModel<'a> {
             tags,
             site_title: config.title.clone(),
             section_feeds: BTreeMap::new(),
+            tags_per_page: config.paginate_tags_by(),
         };
         model.sort();
         model
@@ -1056,7 +1107,73 @@ impl<'a> SiteModel<'a> {
         for slug in self.tags.keys() {
             v.push((format!("tags/{slug}/index.html"), generated.clone()));
         }
+        // The further pages of paginated listings, after the content pages: a page written
+        // at `SECTION/page/2/` is named as the file the listing's page collides with.
+        for (url, &i) in &self.section_page {
+            let s = &self.pages[i];
+            if let Some(n) = s.front.paginate_by {
+                let total = page_count(self.members.get(url).map_or(0, Vec::len), n);
+                for k in 2..=total {
+                    v.push((
+                        pager_output(url, k),
+                        PathBuf::from(format!(
+                            "{} (page {k} of its listing, paginate_by = {n})",
+                            s.display.display()
+                        )),
+                    ));
+                }
+            }
+        }
+        for (slug, (_, pages)) in &self.tags {
+            let url = format!("/tags/{slug}/");
+            for k in 2..=page_count(pages.len(), self.tags_per_page) {
+                v.push((pager_output(&url, k), generated.clone()));
+            }
+        }
         v
+    }
+
+    /// Each page of the listing at `url` of `list`, `per_page` to a page.
+    fn paginators(&self, url: &str, list: &[usize], per_page: usize) -> Vec<Paginator> {
+        let total = page_count(list.len(), per_page);
+        (1..=total)
+            .map(|k| Paginator {
+                current: k,
+                total_pages: total,
+                paginate_by: per_page,
+                first: pager_url(url, 1),
+                last: pager_url(url, total),
+                previous: (k > 1).then(|| pager_url(url, k - 1)),
+                next: (k < total).then(|| pager_url(url, k + 1)),
+                pages: list
+                    .iter()
+                    .skip((k - 1) * per_page)
+                    .take(per_page)
+                    .map(|&i| self.summary(i))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// The pages listed just before and after page `i` on its section's page (the order
+    /// [`SiteModel::sort`] gave `members`); none for sections.
+    fn neighbours(&self, i: usize) -> (Option<Link>, Option<Link>) {
+        if self.pages[i].is_section {
+            return (None, None);
+        }
+        let Some(list) = self.members.get(&self.owner[i]) else {
+            return (None, None);
+        };
+        let Some(pos) = list.iter().position(|&j| j == i) else {
+            return (None, None);
+        };
+        let link = |j: usize| Link {
+            title: title_of(&self.pages[j]),
+            url: self.pages[j].url.clone(),
+        };
+        let previous = pos.checked_sub(1).map(|p| link(list[p]));
+        let next = list.get(pos + 1).map(|&j| link(j));
+        (previous, next)
     }
 
     fn search_docs(&self) -> Vec<SearchDoc> {
@@ -1141,6 +1258,7 @@ impl<'a> SiteModel<'a> {
         let p = &self.pages[i];
         let r = &self.rendered[i];
         let words = r.text.split_whitespace().count();
+        let (previous, next) = self.neighbours(i);
         PageContext {
             title: title_of(p),
             url: &p.url,
@@ -1187,6 +1305,8 @@ impl<'a> SiteModel<'a> {
                 .get(&p.url)
                 .filter(|_| p.is_section)
                 .cloned(),
+            previous,
+            next,
         }
     }
 
@@ -1284,14 +1404,12 @@ impl<'a> SiteModel<'a> {
             }
             debug_assert!(i < self.rendered.len());
         }
-        let mut out: Vec<(String, Vec<u8>)> = self
+        let per_page: Vec<Vec<(String, Vec<u8>)>> = self
             .pages
             .par_iter()
             .enumerate()
             .map(|(i, p)| {
-                let mut ctx = base.clone();
-                ctx.insert("current_url", &p.url);
-                let pc = self.page_context(i);
+                let mut pc = self.page_context(i);
                 let default = if p.url == "/" {
                     "index.html"
                 } else if p.is_section {
@@ -1300,15 +1418,44 @@ impl<'a> SiteModel<'a> {
                     "page.html"
                 };
                 let template = p.front.template.as_deref().unwrap_or(default);
-                if p.is_section {
-                    ctx.insert("section", &pc);
-                } else {
+                if !p.is_section {
+                    let mut ctx = base.clone();
+                    ctx.insert("current_url", &p.url);
                     ctx.insert("page", &pc);
+                    let html = renderer.render(template, &ctx, &p.display)?;
+                    return Ok(vec![(p.output.clone(), finish(html))]);
                 }
-                let html = renderer.render(template, &ctx, &p.display)?;
-                Ok((p.output.clone(), finish(html)))
+                let Some(n) = p.front.paginate_by else {
+                    let mut ctx = base.clone();
+                    ctx.insert("current_url", &p.url);
+                    ctx.insert("section", &pc);
+                    ctx.insert("paginator", &None::<Paginator>);
+                    let html = renderer.render(template, &ctx, &p.display)?;
+                    return Ok(vec![(p.output.clone(), finish(html))]);
+                };
+                // A paginated section: one page per slice of its listing, each seeing the
+                // slice as `section.pages` and `paginator.pages`.
+                let list = self.members.get(&p.url).map_or(&[][..], Vec::as_slice);
+                let mut written = Vec::new();
+                for pager in self.paginators(&p.url, list, n) {
+                    let k = pager.current;
+                    let mut ctx = base.clone();
+                    ctx.insert("current_url", &pager_url(&p.url, k));
+                    pc.pages = pager.pages.clone();
+                    ctx.insert("section", &pc);
+                    ctx.insert("paginator", &pager);
+                    let html = renderer.render(template, &ctx, &p.display)?;
+                    let output = if k == 1 {
+                        p.output.clone()
+                    } else {
+                        pager_output(&p.url, k)
+                    };
+                    written.push((output, finish(html)));
+                }
+                Ok(written)
             })
             .collect::<Result<_>>()?;
+        let mut out: Vec<(String, Vec<u8>)> = per_page.into_iter().flatten().collect();
         let generated = Path::new("(generated page)");
         if !self.section_page.contains_key("/") {
             let mut ctx = base.clone();
@@ -1331,24 +1478,27 @@ impl<'a> SiteModel<'a> {
                 "section",
                 &serde_json::json!({"title": config.title, "url": "/", "description": config.description, "content": "", "pages": pages, "subsections": subsections}),
             );
+            ctx.insert("paginator", &None::<Paginator>);
             out.push((
                 "index.html".into(),
                 finish(renderer.render("index.html", &ctx, generated)?),
             ));
         }
         for (slug, (name, pages)) in &self.tags {
-            let mut ctx = base.clone();
             let url = format!("/tags/{slug}/");
-            ctx.insert("current_url", &url);
-            let list: Vec<Summary> = pages.iter().map(|&i| self.summary(i)).collect();
-            ctx.insert(
-                "tag",
-                &serde_json::json!({"name": name, "slug": slug, "url": url, "pages": list}),
-            );
-            out.push((
-                format!("tags/{slug}/index.html"),
-                finish(renderer.render("tag.html", &ctx, generated)?),
-            ));
+            for pager in self.paginators(&url, pages, self.tags_per_page) {
+                let mut ctx = base.clone();
+                ctx.insert("current_url", &pager_url(&url, pager.current));
+                ctx.insert(
+                    "tag",
+                    &serde_json::json!({"name": name, "slug": slug, "url": url, "count": pages.len(), "pages": pager.pages}),
+                );
+                ctx.insert("paginator", &pager);
+                out.push((
+                    pager_output(&url, pager.current),
+                    finish(renderer.render("tag.html", &ctx, generated)?),
+                ));
+            }
         }
         let mut ctx = base.clone();
         ctx.insert("current_url", "/tags/");

@@ -39,6 +39,10 @@ pub struct Config {
     /// SQLite page size of every baked database unless a database overrides it.
     #[serde(default = "default_page_size")]
     pub page_size: u32,
+    /// How many pages each tag page lists (`/tags/NAME/`, then `/tags/NAME/page/2/` …), as
+    /// written; [`Config::paginate_tags_by`] gives the number in force.
+    #[serde(default, rename = "paginate_tags_by")]
+    pub paginate_tags_by_raw: Option<toml::Value>,
     /// Folders and build switches.
     #[serde(default)]
     pub build: BuildConfig,
@@ -113,6 +117,9 @@ impl Host {
         }
     }
 }
+
+/// Pages a tag page lists when bake.toml does not say (`paginate_tags_by`).
+pub const DEFAULT_PAGINATE_TAGS_BY: usize = 20;
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * 1024;
@@ -572,6 +579,16 @@ impl Config {
                     .hint("give each [[queries]] entry its own name"));
             }
         }
+        if let Some(v) = &self.paginate_tags_by_raw
+            && v.as_integer().is_none_or(|n| n <= 0)
+        {
+            return Err(self
+                .error_at_key(
+                    "paginate_tags_by",
+                    format!("paginate_tags_by = {v} is not a positive whole number"),
+                )
+                .hint(format!("write how many pages each tag page lists, e.g. paginate_tags_by = {DEFAULT_PAGINATE_TAGS_BY} (the default), or remove it")));
+        }
         if self.part_size().0 < 4096 {
             return Err(self
                 .error_at_key("part_size", "part_size must be at least 4096 bytes")
@@ -604,6 +621,17 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// How many pages each tag page lists: `paginate_tags_by`, else
+    /// [`DEFAULT_PAGINATE_TAGS_BY`] (a value [`Config::parse`] refused never gets here).
+    pub fn paginate_tags_by(&self) -> usize {
+        self.paginate_tags_by_raw
+            .as_ref()
+            .and_then(toml::Value::as_integer)
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(DEFAULT_PAGINATE_TAGS_BY)
     }
 
     /// The part size in force and whether it came from the preset.

@@ -31,6 +31,14 @@ pub struct FrontMatter {
     pub template: Option<String>,
     /// Sections only: `weight` (default), `date` (newest first) or `title`.
     pub sort_by: Option<String>,
+    /// Sections only: how many pages each page of the section's listing shows (a positive
+    /// whole number, checked by [`parse`]); `None` lists them all on one page.
+    #[serde(skip)]
+    pub paginate_by: Option<usize>,
+    /// `paginate_by` as written, before [`parse`] checks it (so a wrong value gets an error
+    /// that says what to write rather than serde's type names).
+    #[serde(rename = "paginate_by")]
+    pub paginate_by_raw: Option<serde_json::Value>,
     /// Canned queries usable on this page, by name.
     pub queries: BTreeMap<String, PageQuery>,
     /// Free-form values for templates.
@@ -197,12 +205,25 @@ fn from_value<T: serde::de::DeserializeOwned>(
 /// Splits and parses front matter. A file without front matter gets empty front matter.
 pub fn parse<'a>(path: &Path, text: &'a str) -> Result<Parsed<'a>> {
     let (value, raw, body, body_line) = split(path, text)?;
-    let front: FrontMatter = from_value(
+    let mut front: FrontMatter = from_value(
         path,
         raw,
         value,
-        "known keys: title, date, updated, description, tags, draft, weight, template, sort_by, queries, extra (put your own keys under extra)",
+        "known keys: title, date, updated, description, tags, draft, weight, template, sort_by, paginate_by, queries, extra (put your own keys under extra)",
     )?;
+    if let Some(v) = &front.paginate_by_raw {
+        match v.as_u64().filter(|&n| n > 0) {
+            Some(n) => front.paginate_by = Some(usize::try_from(n).unwrap_or(usize::MAX)),
+            None => {
+                return Err(Error::at(
+                    path,
+                    top_level_key_line(raw, "paginate_by") + 1,
+                    format!("paginate_by = {v} is not a positive whole number"),
+                )
+                .hint("write how many pages each page of the section's listing shows, e.g. paginate_by = 10, or remove it to list every page on one page"));
+            }
+        }
+    }
     for (key, value) in [("date", &front.date), ("updated", &front.updated)] {
         if let Some(date) = value
             && let Err(why) = parse_date(date)

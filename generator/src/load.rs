@@ -203,6 +203,14 @@ fn read_page(config: &Config, rel: &str, path: &Path) -> Result<Page> {
         .hint("rename it; page URLs are made of the letters and digits of folder and file names"));
     }
     let (url, output, is_section, parent) = page_url(rel);
+    if !is_section && parsed.front.paginate_by.is_some() {
+        return Err(Error::at(
+            &display,
+            crate::config::find_key_line(&text, "paginate_by"),
+            "paginate_by splits a section's listing, and this file is a page, not a section",
+        )
+        .hint("move paginate_by to the front matter of the section's _index.md"));
+    }
     Ok(Page {
         rel: rel.to_string(),
         display,

@@ -9,5 +9,6 @@ mod hostile;
 mod init;
 mod leftovers;
 mod manifest;
+mod pagination;
 mod reproducible;
 mod serve;
