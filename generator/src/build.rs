@@ -181,7 +181,7 @@ pub fn build(config: &Config, opts: &BuildOptions) -> Result<BuildReport> {
     let packed = if config.search.enabled {
         let mut docs = model.search_docs();
         docs.extend(search::row_documents(&config, &databases)?);
-        Some(search::build_index(&docs)?)
+        Some(search::build_index(&docs, &config.language)?)
     } else {
         None
     };

@@ -120,9 +120,10 @@ fn documents(config: &Config, dbs: &Databases, check_only: bool) -> Result<Vec<S
     Ok(docs)
 }
 
-/// Indexes `docs` in order and packs the single resulting segment (with its hot ranges).
-pub fn build_index(docs: &[SearchDoc]) -> Result<PackedIndex> {
-    wasm_query::search::build::build_index(docs)
+/// Indexes `docs` in order and packs the single resulting segment (with its hot ranges),
+/// analysing the text for `language` (bake.toml's: its stemmer and stop words).
+pub fn build_index(docs: &[SearchDoc], language: &str) -> Result<PackedIndex> {
+    wasm_query::search::build::build_index(docs, language)
         .map_err(|e| Error::msg(format!("search index: {e}")))
 }
 
@@ -153,8 +154,8 @@ mod tests {
 
     #[test]
     fn packs_one_segment_reproducibly_and_opens_again() {
-        let a = build_index(&docs(50)).unwrap();
-        let b = build_index(&docs(50)).unwrap();
+        let a = build_index(&docs(50), "en").unwrap();
+        let b = build_index(&docs(50), "en").unwrap();
         assert_eq!(a.pack, b.pack);
         assert_eq!(a.entries, b.entries);
         assert_eq!(a.hot, b.hot);

@@ -31,7 +31,7 @@ use tantivy::{
 use crate::engine::SharedEngine;
 use crate::manifest::Manifest;
 
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(feature = "index")]
 pub mod build;
 mod directory;
 pub mod tokenizer;
@@ -42,10 +42,41 @@ use vocabulary::Vocabulary;
 
 /// Block size of the search pack in the manifest (one cache block of the range engine).
 pub const PACK_BLOCK_SIZE: u32 = 16 * 1024;
-/// Tokenizer of every text field: the pipeline of tantivy's `en_stem` (simple tokenizer, long
-/// tokens removed, lower-casing, English Snowball stemming; no stopword removal), registered
-/// under this name by [`tokenizer::register`] on every index bake creates or opens.
+/// Tokenizer of every text field: the site language's [`tokenizer::Analysis`] (tantivy's
+/// `en_stem` pipeline with that language's stemmer and stop words), registered under this
+/// name on every index bake creates or opens. The name, which the schema holds, is from
+/// when bake stemmed English only.
 pub const TOKENIZER: &str = "en_stem";
+
+/// The vocabulary of a packed index and the analysis the browser searches it with: the
+/// generator's stems and stop words ([`vocabulary`]). In the hot ranges and the manifest, so
+/// no request; an index without a vocabulary searches without typo correction, completion
+/// and stemming.
+fn read_analysis(index: &Index) -> (Vocabulary, tokenizer::Analysis) {
+    let dir = index.directory();
+    let vocabulary = dir
+        .atomic_read(std::path::Path::new(vocabulary::VOCAB_FILE))
+        .map(|bytes| Vocabulary::parse(&bytes))
+        .unwrap_or_default();
+    let stop_words = dir
+        .atomic_read(std::path::Path::new(vocabulary::STOP_WORDS_FILE))
+        .map(|bytes| {
+            String::from_utf8_lossy(&bytes)
+                .lines()
+                .filter(|w| !w.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let analysis = tokenizer::Analysis::from_table(vocabulary.stem_table(), stop_words);
+    (vocabulary, analysis)
+}
+
+/// The analysis [`read_analysis`] gives `index` (for [`build::unpack`]).
+#[cfg(feature = "index")]
+pub(crate) fn analysis_of(index: &Index) -> tokenizer::Analysis {
+    read_analysis(index).1
+}
 
 /// Most hits one call returns; a larger `limit` is reduced to it.
 pub const MAX_LIMIT: usize = 100;
@@ -390,14 +421,8 @@ impl SearchSession {
         directory: Option<PackDirectory>,
     ) -> Result<SearchSession, String> {
         let fields = Fields::of(&index.schema())?;
-        tokenizer::register(&index);
-        // In the hot ranges, so no request; an index without one searches without typo
-        // correction and completion.
-        let vocabulary = index
-            .directory()
-            .atomic_read(std::path::Path::new(vocabulary::VOCAB_FILE))
-            .map(|bytes| Vocabulary::parse(&bytes))
-            .unwrap_or_default();
+        let (vocabulary, analysis) = read_analysis(&index);
+        analysis.register(&index);
         if let Some(dir) = &directory {
             dir.take_error();
         }

@@ -38,9 +38,16 @@ async fn a_failed_build_shows_over_the_open_pages_until_the_fix() {
     let b = Browser::start().await;
 
     b.client.goto(&format!("{base}/caching/")).await.unwrap();
-    b.wait_for("document.readyState === 'complete' && 1", 20).await;
-    assert_eq!(b.eval(OVERLAY).await.unwrap(), json!(null), "no error, no overlay");
-    b.eval("window.sameDocument = true; return 1").await.unwrap();
+    b.wait_for("document.readyState === 'complete' && 1", 20)
+        .await;
+    assert_eq!(
+        b.eval(OVERLAY).await.unwrap(),
+        json!(null),
+        "no error, no overlay"
+    );
+    b.eval("window.sameDocument = true; return 1")
+        .await
+        .unwrap();
 
     let error = "error: content/caching/a.md:3: front matter: `date` is not a date\n  help: write date = 2024-05-01";
     server.show_build_error(error);
@@ -76,7 +83,9 @@ async fn a_failed_build_shows_over_the_open_pages_until_the_fix() {
     server.show_build_error(error);
     b.wait_for(&format!("(() => {{ {OVERLAY} }})() && 1"), 20)
         .await;
-    b.eval("window.sameDocument = true; return 1").await.unwrap();
+    b.eval("window.sameDocument = true; return 1")
+        .await
+        .unwrap();
     server.reload();
     b.wait_for(
         "window.sameDocument === undefined && document.readyState === 'complete' && 1",

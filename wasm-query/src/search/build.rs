@@ -11,7 +11,8 @@ use tantivy::directory::{Directory, RamDirectory};
 use tantivy::indexer::NoMergePolicy;
 use tantivy::{Index, IndexSettings, IndexWriter, TantivyDocument};
 
-use super::vocabulary::{VOCAB_FILE, VocabularyBuilder};
+use super::tokenizer::Analysis;
+use super::vocabulary::{STOP_WORDS_FILE, VOCAB_FILE, VocabularyBuilder};
 use super::{PACK_BLOCK_SIZE, PackDirectory, open_reader, schema};
 use crate::manifest::{ByteRange, PackEntry};
 
@@ -86,11 +87,13 @@ impl PackedIndex {
     }
 }
 
-/// Indexes `docs` in order with ONE writer thread, merges to ONE segment, packs it.
+/// Indexes `docs` in order with ONE writer thread, merges to ONE segment, packs it. The
+/// text is analysed for `language` (the site's, a BCP 47 tag: its stemmer and stop words,
+/// see [`Analysis::for_language`]).
 ///
 /// Same documents → same bytes: one thread keeps doc ids stable, and the segment gets an id
 /// derived from its contents instead of tantivy's random UUID.
-pub fn build_index(docs: &[SearchDoc]) -> Result<PackedIndex, String> {
+pub fn build_index(docs: &[SearchDoc], language: &str) -> Result<PackedIndex, String> {
     let err = |e: tantivy::TantivyError| e.to_string();
     let schema = schema();
     let settings = IndexSettings {
@@ -106,7 +109,8 @@ pub fn build_index(docs: &[SearchDoc]) -> Result<PackedIndex, String> {
         .settings(settings)
         .open_or_create(ram.clone())
         .map_err(err)?;
-    super::tokenizer::register(&index);
+    let analysis = Analysis::for_language(language);
+    analysis.register(&index);
     let field = |name: &str| schema.get_field(name).expect("field in schema");
     let (kind, title, headings, body, url, section, tags, sections) = (
         field("kind"),
@@ -118,7 +122,7 @@ pub fn build_index(docs: &[SearchDoc]) -> Result<PackedIndex, String> {
         field("tags"),
         field("sections"),
     );
-    let mut vocabulary = VocabularyBuilder::default();
+    let mut vocabulary = VocabularyBuilder::new(analysis);
     // One worker thread: doc ids, and so the output bytes, stay the same from build to build.
     let mut writer: IndexWriter = index
         .writer_with_num_threads(1, 128 * 1024 * 1024)
@@ -147,7 +151,8 @@ pub fn build_index(docs: &[SearchDoc]) -> Result<PackedIndex, String> {
         writer.merge(&ids).wait().map_err(err)?;
     }
     writer.wait_merging_threads().map_err(err)?;
-    let mut packed = pack(&index, &ram, vocabulary.finish())?;
+    let (vocabulary, stop_words) = vocabulary.finish();
+    let mut packed = pack(&index, &ram, vocabulary, stop_words)?;
     let mut hot = record_hot_ranges(&packed.pack, &packed.entries)?;
     // Typo correction and completion read the whole vocabulary on every search: it is hot.
     if let Some(PackEntry::Range(r)) = packed.entries.get(VOCAB_FILE) {
@@ -159,8 +164,14 @@ pub fn build_index(docs: &[SearchDoc]) -> Result<PackedIndex, String> {
 
 /// Packs the index's segments (one, after [`build_index`]), renaming each after a hash of
 /// its contents, and the vocabulary ([`VOCAB_FILE`], not a tantivy file). Files are laid out
-/// in name order; `meta.json` and `.managed.json` are inlined.
-fn pack(index: &Index, raw: &RamDirectory, vocabulary: Vec<u8>) -> Result<PackedIndex, String> {
+/// in name order; `meta.json`, `.managed.json` and the stop words ([`STOP_WORDS_FILE`],
+/// when the text has any) are inlined.
+fn pack(
+    index: &Index,
+    raw: &RamDirectory,
+    vocabulary: Vec<u8>,
+    stop_words: String,
+) -> Result<PackedIndex, String> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
     let metas = index.searchable_segment_metas().map_err(|e| err(&e))?;
     let dir = index.directory();
@@ -233,6 +244,9 @@ fn pack(index: &Index, raw: &RamDirectory, vocabulary: Vec<u8>) -> Result<Packed
         PackEntry::Inline(serde_json::to_string(&managed).expect("strings serialize")),
     );
     entries.insert("meta.json".into(), PackEntry::Inline(meta_json));
+    if !stop_words.is_empty() {
+        entries.insert(STOP_WORDS_FILE.into(), PackEntry::Inline(stop_words));
+    }
     Ok(PackedIndex {
         pack,
         entries,
@@ -312,6 +326,6 @@ pub fn unpack(pack: &[u8], entries: &BTreeMap<String, PackEntry>) -> tantivy::Re
         dir.atomic_write(Path::new(name), bytes)?;
     }
     let index = Index::open(dir)?;
-    super::tokenizer::register(&index);
+    super::analysis_of(&index).register(&index);
     Ok(index)
 }

@@ -4,18 +4,31 @@
 //! tantivy's term dictionary holds stems, in blocks spread over the pack; matching a typo
 //! against it would read them all. This list is small (the demo's: see the closing note of
 //! issue 11), sits in the pack's hot ranges, and so arrives with the one request that opens
-//! the index. File format (`bake.vocab` in the pack, part of the generator↔browser
-//! contract): UTF-8 lines `word\tdocuments\n`, sorted by word, each word at most once.
+//! the index. It also carries each word's stem, so the browser stems without a stemmer
+//! (see [`super::tokenizer`]).
+//!
+//! File format (`bake.vocab` in the pack, part of the generator↔browser contract): UTF-8
+//! lines `word\tdocuments\n`, or `word\tdocuments\tSTEM\n` when the word's stem is not
+//! the word itself, sorted by word, each word at most once. `STEM` is the number of the
+//! word's first characters the stem keeps, then what follows them (`caching\t12\t4`:
+//! `cach`; `studies\t3\t4y`: `study`). A line without it is its own stem. The stop words
+//! the text holds are a second file, `bake.stopwords` (one per line, sorted), inlined in
+//! the manifest.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use tantivy::tokenizer::{LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
+
+use super::tokenizer::{Analysis, StemTable, is_word};
 
 /// Name of the vocabulary file in the search pack.
 pub const VOCAB_FILE: &str = "bake.vocab";
 
-/// Shortest word kept (a one-letter prefix would complete to too much to be useful).
-const MIN_CHARS: usize = 2;
+/// Name of the stop-words file in the search pack.
+pub const STOP_WORDS_FILE: &str = "bake.stopwords";
+
+/// Longest token asked about as a stop word (the lists' longest words are shorter).
+const MAX_STOP_WORD_CHARS: usize = 20;
 
 /// The analyzer of the vocabulary: the index's tokenizer without the stemmer, so words stay
 /// as a reader writes them.
@@ -26,21 +39,22 @@ pub fn surface_analyzer() -> TextAnalyzer {
         .build()
 }
 
-/// Whether `word` belongs in the vocabulary: letters only (numbers, codes and ids are not
-/// mistyped words and would only crowd the list), at least [`MIN_CHARS`], none of them CJK
-/// (searched as character pairs, where an edit distance means nothing).
+/// Whether `word` belongs in the vocabulary: a word ([`is_word`]: numbers, codes and ids
+/// are not mistyped words and would only crowd the list; CJK is searched as character
+/// pairs, where an edit distance means nothing; a one-letter prefix would complete to too
+/// much to be useful).
 fn wanted(word: &str) -> bool {
-    word.chars().count() >= MIN_CHARS
-        && word
-            .chars()
-            .all(|c| c.is_alphabetic() && !super::tokenizer::is_cjk(c))
+    is_word(word)
 }
 
-/// Counts documents per word while the generator indexes, then writes the file.
+/// Counts documents per word while the generator indexes, then writes the files.
 #[derive(Default)]
 pub struct VocabularyBuilder {
     documents: BTreeMap<String, u32>,
+    /// Every short token, words or not: the candidates for stop words.
+    tokens: BTreeSet<String>,
     analyzer: Option<TextAnalyzer>,
+    analysis: Analysis,
 }
 
 impl std::fmt::Debug for VocabularyBuilder {
@@ -52,6 +66,14 @@ impl std::fmt::Debug for VocabularyBuilder {
 }
 
 impl VocabularyBuilder {
+    /// A builder that writes the stems and stop words of `analysis`.
+    pub fn new(analysis: Analysis) -> VocabularyBuilder {
+        VocabularyBuilder {
+            analysis,
+            ..Default::default()
+        }
+    }
+
     /// Adds one document, made of `texts` (its title, headings, body…).
     pub fn add(&mut self, texts: &[&str]) {
         let analyzer = self.analyzer.get_or_insert_with(surface_analyzer);
@@ -63,6 +85,9 @@ impl VocabularyBuilder {
                 if wanted(word) && !seen.contains(word) {
                     seen.insert(word.clone());
                 }
+                if word.chars().count() <= MAX_STOP_WORD_CHARS && !self.tokens.contains(word) {
+                    self.tokens.insert(word.clone());
+                }
             }
         }
         for word in seen {
@@ -70,16 +95,36 @@ impl VocabularyBuilder {
         }
     }
 
-    /// The file's bytes.
-    pub fn finish(self) -> Vec<u8> {
+    /// The vocabulary file's bytes and the stop words' file.
+    pub fn finish(self) -> (Vec<u8>, String) {
         let mut out = String::new();
-        for (word, n) in self.documents {
-            out.push_str(&word);
+        for (word, n) in &self.documents {
+            out.push_str(word);
             out.push('\t');
             out.push_str(&n.to_string());
+            let stem = self.analysis.stem(word);
+            if stem != *word {
+                let keep = word
+                    .chars()
+                    .zip(stem.chars())
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                let rest: String = stem.chars().skip(keep).collect();
+                out.push('\t');
+                out.push_str(&keep.to_string());
+                out.push_str(&rest);
+            }
             out.push('\n');
         }
-        out.into_bytes()
+        let stops = self
+            .analysis
+            .stop_words_among(self.tokens.iter().map(String::as_str));
+        let mut stop_file = String::new();
+        for w in stops {
+            stop_file.push_str(&w);
+            stop_file.push('\n');
+        }
+        (out.into_bytes(), stop_file)
     }
 }
 
@@ -99,24 +144,57 @@ pub struct Near<'a> {
 pub struct Vocabulary {
     /// Sorted by word.
     words: Vec<(String, u32)>,
+    /// Word → stem, where they differ.
+    stems: Vec<(String, String)>,
+}
+
+/// `STEM` of a vocabulary line applied to `word` (see the module's documentation).
+fn decode_stem(word: &str, code: &str) -> Option<String> {
+    let digits = code.bytes().take_while(u8::is_ascii_digit).count();
+    let keep: usize = code[..digits].parse().ok()?;
+    if keep > word.chars().count() {
+        return None;
+    }
+    let mut stem: String = word.chars().take(keep).collect();
+    stem.push_str(&code[digits..]);
+    Some(stem)
 }
 
 impl Vocabulary {
     /// Reads the file's bytes; a malformed line is skipped (the list only ever helps).
     pub fn parse(bytes: &[u8]) -> Vocabulary {
         let text = String::from_utf8_lossy(bytes);
-        let mut words: Vec<(String, u32)> = text
-            .lines()
-            .filter_map(|line| {
-                let (word, n) = line.split_once('\t')?;
-                Some((word.to_string(), n.parse().ok()?))
-            })
-            .collect();
+        let mut words: Vec<(String, u32)> = Vec::new();
+        let mut stems = Vec::new();
+        for line in text.lines() {
+            let mut fields = line.split('\t');
+            let (Some(word), Some(n)) = (fields.next(), fields.next()) else {
+                continue;
+            };
+            let Ok(n) = n.parse() else { continue };
+            if let Some(stem) = fields.next().and_then(|code| decode_stem(word, code)) {
+                stems.push((word.to_string(), stem));
+            }
+            words.push((word.to_string(), n));
+        }
         // Sorted by the generator; sorting again keeps the binary searches right whatever
         // the file holds.
         words.sort();
         words.dedup_by(|a, b| a.0 == b.0);
-        Vocabulary { words }
+        Vocabulary { words, stems }
+    }
+
+    /// The stems of the words, for [`Analysis::from_table`].
+    pub fn stem_table(&self) -> StemTable {
+        let of: std::collections::HashMap<&str, &str> = self
+            .stems
+            .iter()
+            .map(|(w, s)| (w.as_str(), s.as_str()))
+            .collect();
+        StemTable::new(self.words.iter().map(|(w, _)| {
+            let w = w.as_str();
+            (w, of.get(w).copied().unwrap_or(w))
+        }))
     }
 
     /// Number of words.
@@ -189,11 +267,11 @@ mod tests {
     use super::*;
 
     fn vocabulary() -> Vocabulary {
-        let mut b = VocabularyBuilder::default();
+        let mut b = VocabularyBuilder::new(Analysis::for_language("en"));
         b.add(&["Health checks", "A health check probes each backend"]);
         b.add(&["Caching", "Cache the response; caches keep it. HTTP 304 x"]);
         b.add(&["Consistent hashing", "hash ring health"]);
-        Vocabulary::parse(&b.finish())
+        Vocabulary::parse(&b.finish().0)
     }
 
     #[test]
@@ -201,7 +279,41 @@ mod tests {
         let mut b = VocabularyBuilder::default();
         b.add(&["Cache cache", "CACHE 304 a"]);
         b.add(&["cache"]);
-        assert_eq!(String::from_utf8(b.finish()).unwrap(), "cache\t2\n");
+        assert_eq!(
+            b.finish(),
+            (b"cache\t2\n".to_vec(), String::new()),
+            "no language: no stems, no stop words"
+        );
+    }
+
+    #[test]
+    fn each_word_carries_its_stem_and_the_stop_words_of_the_text_are_listed() {
+        let mut b = VocabularyBuilder::new(Analysis::for_language("en-GB"));
+        b.add(&["The caching of studies", "a cache is 2x faster"]);
+        let (vocab, stops) = b.finish();
+        assert_eq!(
+            String::from_utf8(vocab).unwrap(),
+            "cache\t1\t4\ncaching\t1\t4\nfaster\t1\nis\t1\nof\t1\nstudies\t1\t5\nthe\t1\n"
+        );
+        assert_eq!(stops, "a\nis\nof\nthe\n");
+        let v = Vocabulary::parse(
+            b"cache\t1\t4\nmatches\t1\t5\nruns\t1\t3\nrun\t2\nstudies\t1\t4i\nodd\t1\t9x\n",
+        );
+        let a = Analysis::from_table(v.stem_table(), vec![]);
+        assert_eq!(a.stem("studies"), "studi");
+        assert_eq!(a.stem("cache"), "cach");
+        assert_eq!(a.stem("run"), "run");
+        // A stem code longer than its word is damage: the word is its own stem.
+        assert_eq!(a.stem("odd"), "odd");
+        // Words in no document: an ending the stemmer was seen to change ("matches" -es,
+        // "cache" -e, "runs" -s, "studies" -es → i), when it leaves a known stem.
+        assert_eq!(a.stem("caches"), "cach");
+        assert_eq!(a.stem("cached"), "cached", "no word taught -ed");
+        assert_eq!(a.stem("ladies"), "ladies", "no stem 'ladi' in the text");
+        assert_eq!(a.stem("runs"), "run", "in the text");
+        assert_eq!(a.stem("rune"), "rune", "too short to take an ending off");
+        // A typo keeps its letters, for correction to find the word meant.
+        assert_eq!(a.stem("cachr"), "cachr");
     }
 
     #[test]
