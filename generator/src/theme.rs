@@ -15,6 +15,8 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("table.html", include_str!("../../templates/table.html")),
     ("gallery.html", include_str!("../../templates/gallery.html")),
     ("diagram.html", include_str!("../../templates/diagram.html")),
+    // Included by section.html and tag.html.
+    ("pager.html", include_str!("../../templates/pager.html")),
 ];
 
 /// Static theme files (served under content-hashed names), by name.

@@ -12,3 +12,4 @@ mod manifest;
 mod pagination;
 mod reproducible;
 mod serve;
+mod support;

@@ -12,17 +12,10 @@ const TOML: &str = "title = \"Notes\"\n\n[build]\nminify = false\n\n[search]\nen
 
 /// A site in a temporary folder, from (path, text) pairs.
 fn site(bake_toml: &str, files: &[(String, String)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let write = |rel: &str, text: &str| {
-        let p = dir.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    };
-    write("bake.toml", bake_toml);
-    for (rel, text) in files {
-        write(rel, text);
-    }
-    dir
+    crate::support::site_in_tempdir(
+        bake_toml,
+        files.iter().map(|(p, t)| (p.as_str(), t.as_str())),
+    )
 }
 
 fn try_build(dir: &Path) -> bake::Result<BuildReport> {
