@@ -676,16 +676,20 @@ fn source_site() -> tempfile::TempDir {
     dir
 }
 
-#[test]
-fn rebuilds_on_change_and_keeps_the_old_site_on_failure() {
-    let dir = source_site();
-    let server = start(ServeOptions {
+/// `bake serve` of the site in `dir`: built, watched, rebuilt by the real binary.
+fn watch_and_serve(dir: &tempfile::TempDir) -> bake::Result<ServerHandle> {
+    start(ServeOptions {
         config: dir.path().join("bake.toml"),
         port: 0,
         bake_exe: Some(BAKE.into()),
         ..ServeOptions::default()
     })
-    .expect("builds and serves");
+}
+
+#[test]
+fn rebuilds_on_change_and_keeps_the_old_site_on_failure() {
+    let dir = source_site();
+    let server = watch_and_serve(&dir).expect("builds and serves");
     assert_eq!(server.folder, dir.path().join("site"));
     let page = get(server.addr, "/hello/");
     assert_eq!(page.status, 200);
@@ -746,13 +750,7 @@ fn a_failed_first_build_is_shown_to_the_pages_that_connect() {
         "+++\ntitle = \"Hello\"\ndate = \"someday\"\n+++\n# Hello\n",
     )
     .unwrap();
-    let server = start(ServeOptions {
-        config: dir.path().join("bake.toml"),
-        port: 0,
-        bake_exe: Some(BAKE.into()),
-        ..ServeOptions::default()
-    })
-    .expect("serves while waiting for a fix");
+    let server = watch_and_serve(&dir).expect("serves while waiting for a fix");
     let error = server.build_error().expect("the first build failed");
     assert!(error.contains("hello.md:3"), "{error}");
     let mut events = TcpStream::connect(server.addr).unwrap();
@@ -1060,13 +1058,7 @@ fn a_change_cancels_a_build_that_never_ends() {
         "title = \"Live\"\n[databases.d.tables.t]\nsource = \"data/t.csv\"\n",
     )
     .unwrap();
-    let server = start(ServeOptions {
-        config: dir.path().join("bake.toml"),
-        port: 0,
-        bake_exe: Some(BAKE.into()),
-        ..ServeOptions::default()
-    })
-    .expect("builds and serves");
+    let server = watch_and_serve(&dir).expect("builds and serves");
     assert!(get(server.addr, "/hello/").text().contains("First words."));
 
     // A canned query that counts forever (until the build's own query time limit, 30 s
@@ -1128,13 +1120,7 @@ fn stopping_the_server_stops_its_build() {
         "title = \"Live\"\n[databases.d.tables.t]\nsource = \"data/t.csv\"\n",
     )
     .unwrap();
-    let server = start(ServeOptions {
-        config: dir.path().join("bake.toml"),
-        port: 0,
-        bake_exe: Some(BAKE.into()),
-        ..ServeOptions::default()
-    })
-    .expect("builds and serves");
+    let server = watch_and_serve(&dir).expect("builds and serves");
     std::fs::write(
         dir.path().join("content/hello.md"),
         "+++\ntitle = \"Hello\"\n[queries.forever]\ndatabase = \"d\"\n\
