@@ -371,6 +371,9 @@ fn the_home_section_paginates_too() {
         pager(&out, "/page/2/"),
         Some(("Page 2 of 2".into(), Some("/".into()), None))
     );
+    // The later page says which it is in its title, the first does not.
+    assert!(page(&out, "/page/2/").contains("<title>Notes (page 2 of 2)</title>"));
+    assert!(page(&out, "/").contains("<title>Notes</title>"));
 }
 
 /// The error a build of the `blog` section gives with `front` in its `_index.md`.
