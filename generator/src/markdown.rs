@@ -185,6 +185,11 @@ pub fn render(
                     }
                 }
             }
+            // A wide table scrolls in a box of its own instead of widening the page (a phone's
+            // 375 px); the box takes focus so that a keyboard can scroll it too.
+            Event::Start(Tag::Table(_)) => out.push(Event::Html(CowStr::from(
+                r#"<div class="table-scroll" tabindex="0">"#,
+            ))),
             // pulldown-cmark's checkbox has no accessible name (axe: "form elements must have
             // labels"); the item's text follows it, so the name says only its state.
             Event::TaskListMarker(done) => {
@@ -204,11 +209,16 @@ pub fn render(
             rendered.text.push(' ');
         }
         out.push(event.clone());
+        if matches!(event, Event::End(TagEnd::Table)) {
+            out.push(Event::Html(CowStr::from("</div>")));
+        }
         i += 1;
     }
     let mut html = String::with_capacity(body.len() * 3 / 2);
     pulldown_cmark::html::push_html(&mut html, out.into_iter());
-    rendered.html = alignment_as_classes(html);
+    // A code block scrolls sideways in its box when a line is wider than the screen: it
+    // takes focus so that a keyboard can scroll it (axe: scrollable-region-focusable).
+    rendered.html = alignment_as_classes(html).replace("<pre><code", "<pre tabindex=\"0\"><code");
     (rendered.text, rendered.section_starts) = collapse_sections(&rendered.text, &raw_starts);
     Ok(rendered)
 }
@@ -527,6 +537,13 @@ mod tests {
         )
         .unwrap();
         assert!(!r.html.contains("style="), "{}", r.html);
+        assert!(
+            r.html
+                .starts_with("<div class=\"table-scroll\" tabindex=\"0\"><table>")
+                && r.html.trim_end().ends_with("</table>\n</div>"),
+            "a table scrolls in a box of its own: {}",
+            r.html
+        );
         for c in [
             "<th class=\"align-left\">",
             "<td class=\"align-center\">",
@@ -591,7 +608,7 @@ mod tests {
             "<del>old</del>",
             "footnote",
             r#"<input type="checkbox" disabled checked aria-label="done"> done"#,
-            r#"class="language-rust""#,
+            r#"<pre tabindex="0"><code class="language-rust">"#,
         ] {
             assert!(r.html.contains(needle), "missing {needle} in {}", r.html);
         }

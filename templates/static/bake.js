@@ -747,3 +747,21 @@ function setupOfflineControls() {
 
 setupOfflineControls();
 
+// ---- the header's "Menu" on a narrow screen (a <details> in base.html) --------------------
+
+/** Escape in the open menu closes it and puts focus back on its button, as a disclosure's
+ * keyboard is expected to; a click elsewhere closes it too. It opens and closes without this. */
+function setupMenu() {
+  const menu = document.querySelector("details.site-menu");
+  if (!menu) return;
+  menu.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || !menu.open) return;
+    menu.open = false;
+    menu.querySelector("summary").focus();
+  });
+  document.addEventListener("click", (event) => {
+    if (menu.open && !menu.contains(event.target)) menu.open = false;
+  });
+}
+
+setupMenu();

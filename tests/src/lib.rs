@@ -227,6 +227,42 @@ impl Browser {
         }
     }
 
+    /// Sizes the window so that the page's viewport (`innerWidth` × `innerHeight`) is
+    /// `width` × `height` CSS pixels, as on a phone held upright at 375 × 812: the window is
+    /// set once, measured, and set again with the difference (the window's own frame) added.
+    pub async fn set_viewport(&self, width: u32, height: u32) {
+        self.client
+            .set_window_size(width, height)
+            .await
+            .expect("window resized");
+        let inner = self
+            .eval("return [innerWidth, innerHeight]")
+            .await
+            .expect("viewport measured");
+        let (iw, ih) = (
+            inner[0].as_u64().unwrap_or(0) as u32,
+            inner[1].as_u64().unwrap_or(0) as u32,
+        );
+        if (iw, ih) != (width, height) {
+            self.client
+                .set_window_size(
+                    width + width.saturating_sub(iw),
+                    height + height.saturating_sub(ih),
+                )
+                .await
+                .expect("window resized");
+        }
+        let inner = self
+            .eval("return [innerWidth, innerHeight]")
+            .await
+            .expect("viewport measured");
+        assert_eq!(
+            inner,
+            json!([width, height]),
+            "the viewport after resizing the window"
+        );
+    }
+
     /// Ends the session and the driver.
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;

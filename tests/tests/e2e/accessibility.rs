@@ -1,4 +1,5 @@
-//! axe-core in every page kind of the demo, light and dark: no violations. axe comes from
+//! axe-core in every page kind of the demo, light and dark, at 1280 px and at a phone's
+//! 375 px: no violations. axe comes from
 //! the npm registry, fetched by `scripts/test` (`ensure_axe` in scripts/setup.sh), which
 //! says where it is in `BAKE_AXE_JS`.
 
@@ -88,6 +89,11 @@ async fn axe_finds_nothing_on_any_page_kind_light_or_dark() {
         assert_eq!(dark, Value::Bool(scheme == "dark"), "the {scheme} browser");
         for v in violations(&b, &base, &axe).await {
             problems.push(format!("{scheme}: {v}"));
+        }
+        // And on a phone (375 × 812), where the header's links are behind "Menu".
+        b.set_viewport(375, 812).await;
+        for v in violations(&b, &base, &axe).await {
+            problems.push(format!("{scheme} at 375 px: {v}"));
         }
         b.close().await;
     }

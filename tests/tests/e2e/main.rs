@@ -7,5 +7,6 @@ mod accessibility;
 mod browser;
 mod data_pages;
 mod gallery;
+mod mobile;
 mod offline;
 mod search_page;
