@@ -10,3 +10,4 @@ mod gallery;
 mod mobile;
 mod offline;
 mod search_page;
+mod serve_overlay;
