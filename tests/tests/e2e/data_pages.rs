@@ -108,8 +108,10 @@ async fn console_result_in_view_error_replaces_it_cancel_is_neutral() {
         "a download after an error saved the old result"
     );
 
-    // Cancel: a neutral status, not an error.
-    b.eval(r#"document.getElementById("sql-text").value = "SELECT sum(length(tailnum)) FROM flights, (SELECT 1 UNION ALL SELECT 2)"; document.getElementById("sql-run").click(); return 1;"#)
+    // Cancel: a neutral status, not an error. The query takes seconds of SQLite's time
+    // (every flight × 2,000), so the click lands while it runs even when its pages are in
+    // the cache already (CI once saw a lighter query end in 143 ms, before the click).
+    b.eval(r#"document.getElementById("sql-text").value = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) SELECT sum(length(tailnum) + i) FROM flights, n"; document.getElementById("sql-run").click(); return 1;"#)
         .await
         .unwrap();
     // Cancel once the query is fetching (its progress is on the bar's tooltip).
