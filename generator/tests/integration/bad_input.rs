@@ -43,7 +43,7 @@ impl Site {
             "the tiny site does not build:\n{}",
             text(&out.stderr)
         );
-        site.before = snapshot(&site.path("site"));
+        site.before = crate::support::files_under(&site.path("site"));
         assert!(
             site.before.contains_key(Path::new("index.html")),
             "no index.html in {:?}",
@@ -115,7 +115,7 @@ impl Site {
 
     /// `site/` is byte-for-byte the snapshot and no staging folder was left behind.
     fn assert_untouched(&self, stderr: &str) {
-        let after = snapshot(&self.path("site"));
+        let after = crate::support::files_under(&self.path("site"));
         let (before_files, after_files): (Vec<_>, Vec<_>) =
             (self.before.keys().collect(), after.keys().collect());
         assert_eq!(
@@ -140,24 +140,6 @@ impl Site {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Every file under `root`: path relative to it → bytes.
-fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
-        for entry in std::fs::read_dir(dir).expect("list") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                let rel = path.strip_prefix(root).expect("under root").to_path_buf();
-                out.insert(rel, std::fs::read(&path).expect("read"));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! canonical and OpenGraph tags in every page's head. Each test builds a small site in a
 //! temporary folder through the library and reads what it wrote.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use bake::build::{BuildOptions, build};
@@ -424,36 +424,16 @@ fn pages_carry_canonical_and_opengraph_tags() {
     );
 }
 
-/// Every file under `dir`, by relative path.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(
-                    p.strip_prefix(dir).unwrap().to_path_buf(),
-                    std::fs::read(&p).unwrap(),
-                );
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn the_same_input_gives_the_same_bytes() {
     let dir = site(WITH_BASE, &blog());
-    let first = snapshot(&built(dir.path()));
+    let first = crate::support::files_under(&built(dir.path()));
     // A second later, with the files rewritten (new modification times).
     std::thread::sleep(std::time::Duration::from_millis(1100));
     for (rel, text) in blog() {
         std::fs::write(dir.path().join(rel), text).unwrap();
     }
-    let second = snapshot(&built(dir.path()));
+    let second = crate::support::files_under(&built(dir.path()));
     for f in ["sitemap.xml", "atom.xml", "blog/atom.xml", "robots.txt"] {
         assert!(first.contains_key(Path::new(f)), "{f} missing");
     }

@@ -2,7 +2,6 @@
 //! sections with `paginate_by`, tag pages by `paginate_tags_by`. Each test builds a small site
 //! in a temporary folder through the library and reads the HTML it wrote.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use bake::build::{BuildOptions, BuildReport, build};
@@ -547,24 +546,6 @@ fn listing_pages_are_in_the_sitemap_but_not_the_search_index() {
     assert_eq!(report.pages, unpaginated.pages + 2);
 }
 
-/// Every file under `dir`, by relative path.
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let p = entry.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().to_string();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn two_builds_are_byte_identical() {
     let toml = "title = \"Notes\"\nbase_url = \"https://example.org\"\npaginate_tags_by = 2\n";
@@ -574,15 +555,19 @@ fn two_builds_are_byte_identical() {
             f.1.replacen("+++\n", &format!("+++\ndate = 2024-01-{i:02}\n"), 1);
     }
     let dir = site(toml, &files);
-    let first = snapshot(&built(dir.path()));
-    let second = snapshot(&built(dir.path()));
-    assert!(first.contains_key("blog/page/5/index.html"));
-    assert!(first.contains_key("tags/news/page/5/index.html"));
+    let first = crate::support::files_under(&built(dir.path()));
+    let second = crate::support::files_under(&built(dir.path()));
+    assert!(first.contains_key(Path::new("blog/page/5/index.html")));
+    assert!(first.contains_key(Path::new("tags/news/page/5/index.html")));
     assert_eq!(
         first.keys().collect::<Vec<_>>(),
         second.keys().collect::<Vec<_>>()
     );
     for (rel, bytes) in &first {
-        assert!(second[rel] == *bytes, "{rel} differs between two builds");
+        assert!(
+            second[rel] == *bytes,
+            "{} differs between two builds",
+            rel.display()
+        );
     }
 }

@@ -34,24 +34,6 @@ fn copy_tree(src: &Path, dst: &Path, mtime: SystemTime) {
     }
 }
 
-/// Every file under `dir`, by relative path.
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let p = entry.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().to_string();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
-
 fn build(site_root: &Path) -> BTreeMap<String, Vec<u8>> {
     let out = Command::new(env!("CARGO_BIN_EXE_bake"))
         .args(["build", "--quiet", "--config"])
@@ -63,7 +45,10 @@ fn build(site_root: &Path) -> BTreeMap<String, Vec<u8>> {
         "build failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    snapshot(&site_root.join("site"))
+    crate::support::files_under(&site_root.join("site"))
+        .into_iter()
+        .map(|(path, bytes)| (path.to_string_lossy().into_owned(), bytes))
+        .collect()
 }
 
 #[test]
