@@ -497,6 +497,29 @@ mod tests {
     }
 
     #[test]
+    fn every_documented_language_tag_picks_a_stemmer() {
+        // The list of docs/config.md "Search languages".
+        for tag in [
+            "ar", "da", "nl", "en", "fi", "fr", "de", "el", "hu", "it", "no", "nb", "nn", "pt",
+            "ro", "ru", "es", "sv", "ta", "tr", "en-GB", "pt_BR", "FR",
+        ] {
+            assert!(Analysis::for_language(tag).stems(), "{tag}");
+        }
+        for tag in ["zz", "ja", "zh-Hans", "", "porter", "english"] {
+            assert!(!Analysis::for_language(tag).stems(), "{tag}");
+        }
+        // Stop words for the 13 languages tantivy has lists for, none for the others.
+        let stops = |tag: &str| {
+            Analysis::for_language(tag).stop_words_among(["the", "le", "der", "и", "o"])
+        };
+        assert_eq!(stops("en"), ["the"]);
+        assert_eq!(stops("fr"), ["le"]);
+        assert_eq!(stops("de"), ["der"]);
+        assert_eq!(stops("ru"), ["и"]);
+        assert!(stops("tr").is_empty());
+    }
+
+    #[test]
     fn cjk_runs_become_overlapping_bigrams_with_consecutive_positions() {
         let words: Vec<String> = tokens("東京都に行く caching")
             .into_iter()
